@@ -1,0 +1,203 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// SecretKeyReference names a key of a Secret in the install namespace
+// (bgplb-system).
+type SecretKeyReference struct {
+	// Name of the Secret in bgplb-system.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Key in the Secret's data holding the password.
+	// +kubebuilder:default=password
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Key string `json:"key,omitempty"`
+}
+
+// GracefulRestart configures BGP graceful restart (RFC 4724) for a session.
+type GracefulRestart struct {
+	// Enabled advertises the graceful restart capability, so the router keeps
+	// the node's routes while its speaker restarts.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+	// RestartTime is how long the router should keep the routes, 1s to 4095s.
+	// +kubebuilder:default="120s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('4095s')",message="restartTime must be between 1s and 4095s"
+	// +optional
+	RestartTime *metav1.Duration `json:"restartTime,omitempty"`
+}
+
+// BFD configures Bidirectional Forwarding Detection for a session, so a dead
+// node is noticed in well under a second instead of after the hold time.
+type BFD struct {
+	// Enabled turns BFD on for the session.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+	// MinReceiveInterval is the smallest interval between received control
+	// packets the node asks for, 10ms to 60s.
+	// +kubebuilder:default="300ms"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10ms') && duration(self) <= duration('60s')",message="minReceiveInterval must be between 10ms and 60s"
+	// +optional
+	MinReceiveInterval *metav1.Duration `json:"minReceiveInterval,omitempty"`
+	// MinTransmitInterval is the smallest interval at which the node sends
+	// control packets, 10ms to 60s.
+	// +kubebuilder:default="300ms"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10ms') && duration(self) <= duration('60s')",message="minTransmitInterval must be between 10ms and 60s"
+	// +optional
+	MinTransmitInterval *metav1.Duration `json:"minTransmitInterval,omitempty"`
+	// DetectMultiplier is how many missed packets declare the session down.
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=2
+	// +kubebuilder:validation:Maximum=255
+	// +optional
+	DetectMultiplier *int32 `json:"detectMultiplier,omitempty"`
+}
+
+// BGPPeerSpec describes a router the nodes open BGP sessions to.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.holdTime) || !has(self.keepaliveTime) || duration(self.holdTime) == duration('0s') || duration(self.keepaliveTime) < duration(self.holdTime)",message="keepaliveTime must be less than holdTime"
+// +kubebuilder:validation:XValidation:rule="!has(self.sourceAddress) || ip(self.sourceAddress).family() == ip(self.address).family()",message="sourceAddress must be of the same IP family as address"
+type BGPPeerSpec struct {
+	// Address of the router.
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="must be an IP address"
+	Address string `json:"address"`
+
+	// ASN of the router, 1 to 4294967294. When it equals localASN the session
+	// is iBGP.
+	// +kubebuilder:validation:Format=int64
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4294967294
+	ASN int64 `json:"asn"`
+
+	// LocalASN is the nodes' ASN on this session, 1 to 4294967294.
+	// +kubebuilder:validation:Format=int64
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4294967294
+	LocalASN int64 `json:"localASN"`
+
+	// Port of the router's BGP server.
+	// +kubebuilder:default=179
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	Port int32 `json:"port,omitempty"`
+
+	// SourceAddress is the local address the node opens the session from.
+	// Defaults to the address the kernel picks for the route to the router.
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="must be an IP address"
+	// +optional
+	SourceAddress string `json:"sourceAddress,omitempty"`
+
+	// HoldTime proposed for the session: 0 (no keepalives) or at least 3s,
+	// at most 65535s. Fractions of a second are dropped.
+	// +kubebuilder:default="90s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +kubebuilder:validation:XValidation:rule="duration(self) == duration('0s') || (duration(self) >= duration('3s') && duration(self) <= duration('65535s'))",message="holdTime must be 0 or between 3s and 65535s"
+	// +optional
+	HoldTime *metav1.Duration `json:"holdTime,omitempty"`
+
+	// KeepaliveTime between keepalive messages; must be less than holdTime.
+	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('21845s')",message="keepaliveTime must be between 0s and 21845s"
+	// +optional
+	KeepaliveTime *metav1.Duration `json:"keepaliveTime,omitempty"`
+
+	// ConnectRetryTime is how long to wait before retrying a failed
+	// connection, 1s to 600s.
+	// +kubebuilder:default="5s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('600s')",message="connectRetryTime must be between 1s and 600s"
+	// +optional
+	ConnectRetryTime *metav1.Duration `json:"connectRetryTime,omitempty"`
+
+	// EBGPMultihop is the TTL of the session's packets for routers that are
+	// not directly connected, 1 to 255. Unset means directly connected.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=255
+	// +optional
+	EBGPMultihop *int32 `json:"ebgpMultihop,omitempty"`
+
+	// PasswordSecretRef names the Secret in bgplb-system holding the TCP-MD5
+	// password of the session.
+	// +optional
+	PasswordSecretRef *SecretKeyReference `json:"passwordSecretRef,omitempty"`
+
+	// GracefulRestart keeps routes at the router while a speaker restarts.
+	// +optional
+	GracefulRestart *GracefulRestart `json:"gracefulRestart,omitempty"`
+
+	// BFD detects a dead node or link quickly.
+	// +optional
+	BFD *BFD `json:"bfd,omitempty"`
+
+	// NodeSelector picks the nodes that peer with this router; all nodes when
+	// unset.
+	// +optional
+	NodeSelector *metav1.LabelSelector `json:"nodeSelector,omitempty"`
+}
+
+// BGPPeerStatus summarises the sessions of all nodes with this router.
+type BGPPeerStatus struct {
+	// Nodes is the number of nodes that should peer with this router.
+	// +optional
+	Nodes int32 `json:"nodes,omitempty"`
+	// EstablishedNodes is the number of nodes whose session is Established.
+	// +optional
+	EstablishedNodes int32 `json:"establishedNodes,omitempty"`
+	// Sessions is "established/nodes", for kubectl get.
+	// +optional
+	Sessions string `json:"sessions,omitempty"`
+	// Conditions of the peer.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// BGPPeer is a router that nodes open BGP sessions to and announce Service
+// addresses to.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=bgppeer
+// +kubebuilder:printcolumn:name="Address",type=string,JSONPath=`.spec.address`
+// +kubebuilder:printcolumn:name="ASN",type=integer,JSONPath=`.spec.asn`
+// +kubebuilder:printcolumn:name="Local-ASN",type=integer,JSONPath=`.spec.localASN`
+// +kubebuilder:printcolumn:name="Established",type=string,JSONPath=`.status.sessions`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type BGPPeer struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   BGPPeerSpec   `json:"spec"`
+	Status BGPPeerStatus `json:"status,omitempty"`
+}
+
+// BGPPeerList is a list of BGPPeer.
+//
+// +kubebuilder:object:root=true
+type BGPPeerList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []BGPPeer `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&BGPPeer{}, &BGPPeerList{})
+}

@@ -1,0 +1,93 @@
+package v1alpha1
+
+import (
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// ServiceReference identifies one Service holding an address.
+type ServiceReference struct {
+	// Namespace of the Service.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace"`
+	// Name of the Service.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+	// UID of the Service, so that a Service deleted and re-created under the
+	// same name is not mistaken for the old one.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	UID types.UID `json:"uid,omitempty"`
+}
+
+// IPAllocationSpec records who holds an address.
+type IPAllocationSpec struct {
+	// Address held, in canonical form.
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self) && ip.isCanonical(self)",message="must be an IP address in canonical form"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="address is immutable"
+	Address string `json:"address"`
+
+	// Pool the address was allocated from.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Pool string `json:"pool"`
+
+	// SharingKey is the bgplb.io/sharing-key of the Services sharing the
+	// address; empty when the address is not shared.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	SharingKey string `json:"sharingKey,omitempty"`
+
+	// Services holding the address: one, or several sharing it.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=128
+	// +listType=map
+	// +listMapKey=namespace
+	// +listMapKey=name
+	Services []ServiceReference `json:"services"`
+}
+
+// IPAllocation records that one address is in use. The controller writes one
+// per address, named after it, so that the API server's name uniqueness
+// guarantees no address is ever handed out twice.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=ipalloc
+// +kubebuilder:validation:XValidation:rule="self.metadata.name == self.spec.address.replace(':', '-')",message="metadata.name must be spec.address with ':' replaced by '-'"
+// +kubebuilder:printcolumn:name="Address",type=string,JSONPath=`.spec.address`
+// +kubebuilder:printcolumn:name="Pool",type=string,JSONPath=`.spec.pool`
+// +kubebuilder:printcolumn:name="Namespace",type=string,JSONPath=`.spec.services[0].namespace`
+// +kubebuilder:printcolumn:name="Service",type=string,JSONPath=`.spec.services[0].name`
+// +kubebuilder:printcolumn:name="Sharing-Key",type=string,JSONPath=`.spec.sharingKey`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type IPAllocation struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec IPAllocationSpec `json:"spec"`
+}
+
+// IPAllocationList is a list of IPAllocation.
+//
+// +kubebuilder:object:root=true
+type IPAllocationList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []IPAllocation `json:"items"`
+}
+
+// AllocationName is the object name of the IPAllocation for a canonical
+// address: IPv6 colons become dashes since names may not hold colons.
+func AllocationName(canonicalAddress string) string {
+	return strings.ReplaceAll(canonicalAddress, ":", "-")
+}
+
+func init() {
+	SchemeBuilder.Register(&IPAllocation{}, &IPAllocationList{})
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	bgplbv1alpha1 "github.com/bgplb/bgplb/api/v1alpha1"
+)
+
+// runController runs the IPAM controller: it allocates addresses from IPPools
+// to LoadBalancer Services. Several replicas may run; one leads.
+func runController(args []string) error {
+	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
+	var common commonFlags
+	common.bind(fs, "0", ":8081")
+	leaderElect := fs.Bool("leader-elect", false, "Elect a leader so only one replica allocates at a time.")
+	leaderNS := fs.String("leader-election-namespace", bgplbv1alpha1.InstallNamespace, "Namespace of the leader election Lease.")
+	defaultClass := fs.Bool("default-class", true, "Also handle LoadBalancer Services that set no loadBalancerClass.")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&common.zap)))
+	log := ctrl.Log.WithName("controller")
+
+	cfg, err := common.restConfig()
+	if err != nil {
+		return err
+	}
+	opts := common.managerOptions()
+	opts.LeaderElection = *leaderElect
+	opts.LeaderElectionID = "bgplb-controller.bgplb.io"
+	opts.LeaderElectionNamespace = *leaderNS
+	// Leaving the lease at once on shutdown lets a standby take over without
+	// waiting for the lease to expire.
+	opts.LeaderElectionReleaseOnCancel = true
+	mgr, err := ctrl.NewManager(cfg, opts)
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	if err := setupController(mgr, controllerOptions{DefaultClass: *defaultClass}); err != nil {
+		return err
+	}
+	if err := addProbes(mgr); err != nil {
+		return err
+	}
+	log.Info("starting", "version", versionString(), "defaultClass", *defaultClass, "leaderElect", *leaderElect)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		return fmt.Errorf("running manager: %w", err)
+	}
+	return nil
+}
+
+// controllerOptions are the settings of the controller's reconcilers.
+type controllerOptions struct {
+	DefaultClass bool
+}

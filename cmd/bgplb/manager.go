@@ -1,0 +1,91 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsfilters "sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	bgplbv1alpha1 "github.com/bgplb/bgplb/api/v1alpha1"
+)
+
+// commonFlags are the conventional kubebuilder flags every subcommand has.
+type commonFlags struct {
+	kubeconfig      string
+	metricsAddr     string
+	metricsSecure   bool
+	probeAddr       string
+	qps             float64
+	burst           int
+	zap             zap.Options
+	gracefulTimeout time.Duration
+}
+
+func (c *commonFlags) bind(fs *flag.FlagSet, metricsDefault, probeDefault string) {
+	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "Path to a kubeconfig; in-cluster config or $KUBECONFIG when empty.")
+	fs.StringVar(&c.metricsAddr, "metrics-bind-address", metricsDefault, "Address the metrics endpoint binds to, e.g. :8443; 0 turns it off.")
+	fs.BoolVar(&c.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS with Kubernetes authentication and authorization.")
+	fs.StringVar(&c.probeAddr, "health-probe-bind-address", probeDefault, "Address the /healthz and /readyz endpoints bind to; 0 turns them off.")
+	fs.Float64Var(&c.qps, "kube-api-qps", 200, "Client-side rate limit for requests to the API server (queries per second).")
+	fs.IntVar(&c.burst, "kube-api-burst", 400, "Client-side burst for requests to the API server.")
+	fs.DurationVar(&c.gracefulTimeout, "graceful-shutdown-timeout", 30*time.Second, "How long to wait for work to finish on shutdown.")
+	c.zap = zap.Options{Development: false}
+	c.zap.BindFlags(fs)
+}
+
+func (c *commonFlags) restConfig() (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
+	if c.kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", c.kubeconfig)
+	} else {
+		cfg, err = ctrl.GetConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading Kubernetes client configuration: %w", err)
+	}
+	cfg.QPS = float32(c.qps)
+	cfg.Burst = c.burst
+	cfg.UserAgent = "bgplb/" + version
+	return cfg, nil
+}
+
+func (c *commonFlags) managerOptions() ctrl.Options {
+	metrics := metricsserver.Options{BindAddress: c.metricsAddr, SecureServing: c.metricsSecure}
+	if c.metricsSecure {
+		metrics.FilterProvider = metricsfilters.WithAuthenticationAndAuthorization
+	}
+	return ctrl.Options{
+		Scheme:                  newScheme(),
+		Metrics:                 metrics,
+		HealthProbeBindAddress:  c.probeAddr,
+		GracefulShutdownTimeout: &c.gracefulTimeout,
+	}
+}
+
+func addProbes(mgr ctrl.Manager) error {
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding readiness check: %w", err)
+	}
+	return nil
+}
+
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(bgplbv1alpha1.AddToScheme(s))
+	return s
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+)
+
+// runSpeaker runs the per-node speaker: it announces this node's share of the
+// Service addresses over BGP.
+func runSpeaker(args []string) error {
+	fs := flag.NewFlagSet("speaker", flag.ContinueOnError)
+	var common commonFlags
+	common.bind(fs, "0", ":7473")
+	nodeName := fs.String("node-name", os.Getenv("NODE_NAME"), "Name of the Node this speaker runs on (from the downward API); defaults to $NODE_NAME.")
+	listenPort := fs.Int("bgp-listen-port", 0, "TCP port to accept BGP connections on; 0 (the default) does not listen, the speaker only connects out.")
+	drain := fs.Duration("drain-time", 30*time.Second, "How long a node excluded from load balancers announces its routes with GRACEFUL_SHUTDOWN before withdrawing them.")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *nodeName == "" {
+		return errors.New("--node-name (or $NODE_NAME) is required")
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&common.zap)))
+	log := ctrl.Log.WithName("speaker").WithValues("node", *nodeName)
+
+	cfg, err := common.restConfig()
+	if err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, common.managerOptions())
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	stop, err := setupSpeaker(mgr, speakerOptions{NodeName: *nodeName, ListenPort: *listenPort, DrainTime: *drain})
+	if err != nil {
+		return err
+	}
+	if err := addProbes(mgr); err != nil {
+		return err
+	}
+	log.Info("starting", "version", versionString())
+	err = mgr.Start(ctrl.SetupSignalHandler())
+	if stop != nil {
+		stop()
+	}
+	if err != nil {
+		return fmt.Errorf("running manager: %w", err)
+	}
+	return nil
+}
+
+// speakerOptions are the settings of the speaker's reconciler.
+type speakerOptions struct {
+	NodeName   string
+	ListenPort int
+	DrainTime  time.Duration
+}
