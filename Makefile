@@ -12,7 +12,7 @@ ENVTEST_ASSETS = export KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)"
 GINKGO_FLAGS ?= -ginkgo.v=false
 
 .PHONY: all build test test-unit test-envtest test-lab test-e2e verify-generated manifests generate fmt vet \
-	envtest-assets lab-deps demo bench-ipam bench-announce bench-unit clean help
+	envtest-assets lab-deps image demo bench-ipam bench-announce bench-unit clean help
 
 all: build
 
@@ -56,6 +56,7 @@ test: verify-generated vet test-unit test-envtest test-lab ## Unit, envtest and 
 
 test-unit: ## Unit tests, fuzz seeds and component tests (no root needed).
 	$(GO) test -count=1 $(UNIT_PKGS)
+	cd hack/image && GOWORK=off $(GO) test -count=1 .
 
 test-envtest: ## Ginkgo suites against a real kube-apiserver + etcd.
 	$(ENVTEST_ASSETS) && $(GO) test -count=1 -timeout 20m ./test/envtest/... $(GINKGO_FLAGS)
@@ -64,6 +65,10 @@ test-lab: ## The network-namespace lab and its e2e specs (needs root, FRR, iprou
 	@if [[ "$${LAB:-}" == "skip" ]]; then echo "test-lab: LAB=skip set by hand: NOT running the lab suites"; exit 0; fi; \
 	hack/lab-deps.sh --check && $(MAKE) --no-print-directory build && \
 	$(ENVTEST_ASSETS) && BGPLB_BIN=$(CURDIR)/$(BIN)/bgplb $(GO) test -count=1 -timeout 40m -p 1 ./test/lab/... $$(test -d test/e2e && echo ./test/e2e/...) $(GINKGO_FLAGS)
+
+IMAGE ?= ghcr.io/bgplb/bgplb:$(VERSION)
+image: build ## Build bin/bgplb-image.tar, an OCI image of the static binary (no Docker engine needed).
+	cd hack/image && GOWORK=off $(GO) run . -binary $(CURDIR)/$(BIN)/bgplb -out $(CURDIR)/$(BIN)/bgplb-image.tar -tag $(IMAGE)
 
 clean: ## Remove build output.
 	rm -rf $(BIN)
