@@ -418,7 +418,7 @@ func waitRoutes(t *testing.T, r *Router, addr netip.Addr, want int) {
 	t.Helper()
 	p := netip.PrefixFrom(addr, addr.BitLen())
 	var hops []netip.Addr
-	err := waitFor(context.Background(), 15*time.Second, func() error {
+	err := waitFor(context.Background(), 30*time.Second, func() error {
 		var err error
 		hops, err = r.KernelRoutes(p)
 		if err != nil {

@@ -129,7 +129,7 @@ func (r *Router) start(ctx context.Context) error {
 		return err
 	}
 	// bgpd and bfdd connect to zebra's socket at start.
-	if err := waitFor(ctx, 10*time.Second, func() error {
+	if err := waitFor(ctx, 30*time.Second, func() error {
 		_, err := os.Stat(filepath.Join(r.Dir(), "zserv.api"))
 		return err
 	}); err != nil {
@@ -156,7 +156,7 @@ func (r *Router) startDaemon(ctx context.Context, daemon string) error {
 		return fmt.Errorf("router %s: %w", r.Name, err)
 	}
 	r.frr.daemons[daemon] = p
-	err = waitFor(ctx, 10*time.Second, func() error {
+	err = waitFor(ctx, 30*time.Second, func() error {
 		if p.Exited() {
 			return errStop{fmt.Errorf("%s exited: %v", daemon, p.waitErr)}
 		}
