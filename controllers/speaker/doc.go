@@ -1,4 +1,64 @@
-// Package speaker holds the per-node reconciler of the speaker: it gathers
-// the cluster state that concerns its node, computes the desired BGP state
-// with pure functions and hands it to package bgp.
+// Package speaker holds the per-node controllers of `bgplb speaker`: they
+// gather the cluster state that concerns one node, compute its desired BGP
+// state with pure functions and hand it to package bgp.
+//
+// # One aggregate reconcile per node
+//
+// Every watched change (the node's Node, BGPPeers, BGPAdvertisements, IPPool
+// labels, IPAllocations, LoadBalancer Services, their EndpointSlices, the
+// password Secrets) enqueues the same single key. A run reads everything
+// from the cache, computes the node's whole desired state with Compute (no
+// I/O, table-tested) and calls bgp.Speaker.Apply, which diffs it against what
+// is applied: a change to one Service costs O(1) GoBGP calls, and a burst of
+// changes collapses into a few runs because the work queue holds one key.
+//
+// # What is announced
+//
+// See Compute. In short: an address only when an IPAllocation lists a
+// Service holding it (DESIGN invariant 3), only while one of its Services
+// has a usable endpoint (ready, or serving while terminating, because
+// kube-proxy still sends traffic there; on this node for
+// externalTrafficPolicy Local), through every BGPAdvertisement selecting the
+// node and the pool, to each advertisement's peers with that
+// advertisement's attributes, as the prefix of its aggregation length.
+//
+// The router ID is the node's IPv4 InternalIP, else any IPv4 node address,
+// else (IPv6-only nodes) a stable 32-bit hash of the node name. Each peer
+// uses its BGPPeer's localASN; the global ASN GoBGP needs is the previous
+// one while a peer still uses it (changing it restarts every session), else
+// the first peer's.
+//
+// # Draining
+//
+// A node labelled node.kubernetes.io/exclude-from-external-load-balancers
+// re-announces its routes with GRACEFUL_SHUTDOWN (RFC 8326) for the drain
+// time, then withdraws them; sessions stay up. The drain start is kept in
+// memory and in the Draining condition's transition time, so a restarted
+// speaker resumes the drain instead of starting it again. Removing the label
+// brings the routes back.
+//
+// # Status
+//
+// The node's BGPNodeStatus (named after the node, owned by the Node so the
+// garbage collector removes it with it) is written by a separate loop that
+// polls the BGP sessions every second and whenever the reconciler decides
+// something; it writes only when the status differs from the stored one,
+// and at most once a second. Session transitions become events on the
+// BGPPeer, and configuration problems (missing password Secret...) become
+// warning events and the BGPPeer's Valid condition; the peer is then left
+// out and its session reported as Idle with the reason, never a crash.
+//
+// BGPPeer status (nodes, established nodes, "x/y" sessions, Ready, Valid)
+// is computed from all BGPNodeStatus objects by PeerStatusReconciler. Every
+// speaker runs it; all compute the same result, write only on difference
+// and with optimistic locking, so concurrent speakers converge with one
+// write per change. It needs nothing node-specific and can move to the
+// controller (Options.DisablePeerStatus).
+//
+// # Caches and RBAC
+//
+// The speaker uses a cache of its own: only its own Node, only Secrets of
+// bgplb-system (its RBAC allows no more), managedFields dropped from every
+// object. It reads everything without deep copies and writes only
+// BGPNodeStatus, BGPPeer status and events.
 package speaker

@@ -1,0 +1,44 @@
+package speaker
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Metrics of the speaker, registered with controller-runtime's registry so
+// they are served with the manager's own on its metrics endpoint.
+var (
+	sessionUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "bgplb_speaker_session_up",
+		Help: "1 when the BGP session with the peer is Established, 0 otherwise.",
+	}, []string{"peer"})
+	announcedPrefixes = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "bgplb_speaker_announced_prefixes",
+		Help: "Prefixes announced to the peer on the Established session.",
+	}, []string{"peer"})
+	applies = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bgplb_speaker_apply_total",
+		Help: "Desired BGP states applied, by result (success, error).",
+	}, []string{"result"})
+	pathsAdded = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bgplb_speaker_paths_added_total",
+		Help: "Prefixes that started being announced.",
+	})
+	pathsChanged = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bgplb_speaker_paths_changed_total",
+		Help: "Announced prefixes whose peers or attributes changed.",
+	})
+	pathsRemoved = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bgplb_speaker_paths_removed_total",
+		Help: "Prefixes that stopped being announced.",
+	})
+	reconcileDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "bgplb_speaker_reconcile_duration_seconds",
+		Help:    "Time to gather the node's inputs, compute its desired BGP state and apply it.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	})
+)
+
+func init() {
+	metrics.Registry.MustRegister(sessionUp, announcedPrefixes, applies, pathsAdded, pathsChanged, pathsRemoved, reconcileDuration)
+}

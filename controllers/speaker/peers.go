@@ -1,0 +1,124 @@
+package speaker
+
+import (
+	"fmt"
+	"net/netip"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/bgp"
+)
+
+// Reasons of peer problems, used in conditions and events.
+const (
+	ReasonPasswordSecretNotFound = "PasswordSecretNotFound"
+	ReasonPasswordKeyNotFound    = "PasswordKeyNotFound"
+	ReasonInvalidPeer            = "InvalidPeer"
+	ReasonInvalidPassword        = "InvalidPassword"
+)
+
+// defaultPasswordKey is the Secret key used when passwordSecretRef names none.
+const defaultPasswordKey = "password"
+
+// maxPasswordLen is the longest TCP-MD5 key Linux accepts (TCP_MD5SIG_MAXKEYLEN).
+const maxPasswordLen = 80
+
+// peerConfig turns a BGPPeer into the bgp package's peer, resolving its
+// password from the Secrets of the install namespace. A peer whose
+// configuration cannot be completed is returned as a Problem: opening the
+// session without its password would only fail at the router, or worse,
+// succeed against a router that should have required one.
+func peerConfig(p *v1alpha1.BGPPeer, secrets map[string]*corev1.Secret) (bgp.Peer, *Problem) {
+	bad := func(reason, format string, args ...any) (bgp.Peer, *Problem) {
+		return bgp.Peer{}, &Problem{Kind: "BGPPeer", Name: p.Name, Reason: reason, Message: fmt.Sprintf(format, args...)}
+	}
+	s := &p.Spec
+	addr, err := netip.ParseAddr(s.Address)
+	if err != nil {
+		return bad(ReasonInvalidPeer, "address: %v", err)
+	}
+	if s.ASN < 1 || s.ASN > 0xFFFFFFFE || s.LocalASN < 1 || s.LocalASN > 0xFFFFFFFE {
+		return bad(ReasonInvalidPeer, "asn %d / localASN %d out of range", s.ASN, s.LocalASN)
+	}
+	out := bgp.Peer{
+		Name:     p.Name,
+		Address:  addr.Unmap(),
+		ASN:      uint32(s.ASN),
+		LocalASN: uint32(s.LocalASN),
+	}
+	if s.Port != 0 {
+		if s.Port < 1 || s.Port > 65535 {
+			return bad(ReasonInvalidPeer, "port %d out of range", s.Port)
+		}
+		out.Port = uint16(s.Port)
+	}
+	if s.SourceAddress != "" {
+		src, err := netip.ParseAddr(s.SourceAddress)
+		if err != nil {
+			return bad(ReasonInvalidPeer, "sourceAddress: %v", err)
+		}
+		out.SourceAddress = src.Unmap()
+	}
+	if s.HoldTime != nil {
+		out.HoldTime = s.HoldTime.Duration
+	}
+	if s.KeepaliveTime != nil {
+		out.KeepaliveTime = s.KeepaliveTime.Duration
+	}
+	if s.ConnectRetryTime != nil {
+		out.ConnectRetryTime = s.ConnectRetryTime.Duration
+	}
+	if s.EBGPMultihop != nil {
+		if ttl := *s.EBGPMultihop; ttl < 1 || ttl > 255 {
+			return bad(ReasonInvalidPeer, "ebgpMultihop %d out of range", ttl)
+		}
+		out.EBGPMultihopTTL = uint8(*s.EBGPMultihop)
+	}
+	if gr := s.GracefulRestart; gr != nil && gr.Enabled {
+		out.GracefulRestart.Enabled = true
+		if gr.RestartTime != nil {
+			out.GracefulRestart.RestartTime = gr.RestartTime.Duration
+		}
+	}
+	if b := s.BFD; b != nil && b.Enabled {
+		out.BFD.Enabled = true
+		if b.MinReceiveInterval != nil {
+			out.BFD.MinRx = b.MinReceiveInterval.Duration
+		}
+		if b.MinTransmitInterval != nil {
+			out.BFD.MinTx = b.MinTransmitInterval.Duration
+		}
+		if b.DetectMultiplier != nil && *b.DetectMultiplier > 0 {
+			out.BFD.Multiplier = uint32(*b.DetectMultiplier)
+		}
+	}
+	if ref := s.PasswordSecretRef; ref != nil {
+		key := ref.Key
+		if key == "" {
+			key = defaultPasswordKey
+		}
+		sec := secrets[ref.Name]
+		if sec == nil {
+			return bad(ReasonPasswordSecretNotFound, "password Secret %s/%s not found", v1alpha1.InstallNamespace, ref.Name)
+		}
+		pw := sec.Data[key]
+		if len(pw) == 0 {
+			return bad(ReasonPasswordKeyNotFound, "password Secret %s/%s has no (non-empty) key %q", v1alpha1.InstallNamespace, ref.Name, key)
+		}
+		if len(pw) > maxPasswordLen {
+			return bad(ReasonInvalidPassword, "the password in Secret %s/%s is %d bytes long; TCP-MD5 allows at most %d",
+				v1alpha1.InstallNamespace, ref.Name, len(pw), maxPasswordLen)
+		}
+		out.Password = string(pw)
+	}
+	return out, nil
+}
+
+// PeerProblem reports whether the cluster-level configuration of a peer can
+// be completed (its password Secret); nil when it can. It is the part of
+// peerConfig that does not depend on a node, for the BGPPeer's conditions.
+func PeerProblem(p *v1alpha1.BGPPeer, secrets map[string]*corev1.Secret) *Problem {
+	_, prob := peerConfig(p, secrets)
+	return prob
+}

@@ -1,0 +1,223 @@
+package speaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+)
+
+// Options configure the speaker's controllers.
+type Options struct {
+	// NodeName is the node this speaker runs on.
+	NodeName string
+	// BGP is the speaker's BGP server (a *bgp.Speaker).
+	BGP BGP
+	// DrainTime is how long an excluded node announces its routes with
+	// GRACEFUL_SHUTDOWN before withdrawing them.
+	DrainTime time.Duration
+	// StatusInterval is how often the sessions are polled, and the least
+	// time between two writes of the node's BGPNodeStatus. Default 1s.
+	StatusInterval time.Duration
+	// DisablePeerStatus leaves BGPPeer status to someone else (e.g. the
+	// controller).
+	DisablePeerStatus bool
+}
+
+// Handle gives the speaker's shutdown access to the status writer.
+type Handle struct {
+	writer *nodeStatusWriter
+}
+
+// MarkStopped records in the node's BGPNodeStatus that the speaker stopped
+// (best effort; call it after the manager has stopped).
+func (h *Handle) MarkStopped(ctx context.Context, reason string) error {
+	return h.writer.markStopped(ctx, reason)
+}
+
+// Setup adds the speaker's controllers to the manager:
+//   - a cache of its own, so that it can watch only this node's Node object
+//     and only the Secrets of the install namespace (the speaker's RBAC
+//     allows no more), and drop managedFields from everything it keeps;
+//   - the node reconciler (one key, any change enqueues it);
+//   - the BGPNodeStatus writer;
+//   - the BGPPeer status reconciler, unless disabled.
+func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
+	if opts.NodeName == "" {
+		return nil, errors.New("speaker: NodeName is required")
+	}
+	if opts.BGP == nil {
+		return nil, errors.New("speaker: BGP is required")
+	}
+	if opts.StatusInterval <= 0 {
+		opts.StatusInterval = time.Second
+	}
+	c, err := cache.New(mgr.GetConfig(), cache.Options{
+		HTTPClient:       mgr.GetHTTPClient(),
+		Scheme:           mgr.GetScheme(),
+		Mapper:           mgr.GetRESTMapper(),
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Namespaces: map[string]cache.Config{v1alpha1.InstallNamespace: {}}},
+			&corev1.Node{}:   {Field: fields.OneTermEqualSelector("metadata.name", opts.NodeName)},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the speaker's cache: %w", err)
+	}
+	if err := mgr.Add(c); err != nil {
+		return nil, fmt.Errorf("adding the speaker's cache: %w", err)
+	}
+	if err := c.IndexField(context.Background(), &discoveryv1.EndpointSlice{}, indexEndpointSliceService, func(o client.Object) []string {
+		if svc := o.GetLabels()[discoveryv1.LabelServiceName]; svc != "" {
+			return []string{o.GetNamespace() + "/" + svc}
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("indexing EndpointSlices: %w", err)
+	}
+
+	log := mgr.GetLogger().WithName("speaker").WithValues("node", opts.NodeName)
+	recorder := mgr.GetEventRecorder("bgplb-speaker")
+	hub := newViewHub()
+	r := &NodeReconciler{
+		NodeName:  opts.NodeName,
+		Reader:    c,
+		BGP:       opts.BGP,
+		DrainTime: opts.DrainTime,
+		Recorder:  recorder,
+		Log:       log,
+		Now:       time.Now,
+		hub:       hub,
+	}
+	key := reconcile.Request{NamespacedName: types.NamespacedName{Name: opts.NodeName}}
+	b := ctrl.NewControllerManagedBy(mgr).Named("speaker-node")
+	b = b.WatchesRawSource(source.Kind(c, &corev1.Node{}, constant[*corev1.Node](key), nodeChanged()))
+	b = b.WatchesRawSource(source.Kind(c, &v1alpha1.BGPPeer{}, constant[*v1alpha1.BGPPeer](key),
+		predicate.TypedGenerationChangedPredicate[*v1alpha1.BGPPeer]{}))
+	b = b.WatchesRawSource(source.Kind(c, &v1alpha1.BGPAdvertisement{}, constant[*v1alpha1.BGPAdvertisement](key),
+		predicate.TypedGenerationChangedPredicate[*v1alpha1.BGPAdvertisement]{}))
+	b = b.WatchesRawSource(source.Kind(c, &v1alpha1.IPPool{}, constant[*v1alpha1.IPPool](key),
+		predicate.TypedLabelChangedPredicate[*v1alpha1.IPPool]{}))
+	b = b.WatchesRawSource(source.Kind(c, &v1alpha1.IPAllocation{}, constant[*v1alpha1.IPAllocation](key)))
+	b = b.WatchesRawSource(source.Kind(c, &corev1.Secret{}, constant[*corev1.Secret](key)))
+	b = b.WatchesRawSource(source.Kind(c, &corev1.Service{}, constant[*corev1.Service](key), loadBalancerService()))
+	b = b.WatchesRawSource(source.Kind(c, &discoveryv1.EndpointSlice{},
+		handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, s *discoveryv1.EndpointSlice) []reconcile.Request {
+			// Endpoints of Services that are not LoadBalancers churn a lot
+			// and never matter here.
+			var svc corev1.Service
+			name := s.Labels[discoveryv1.LabelServiceName]
+			if name == "" || c.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: name}, &svc) != nil ||
+				svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+				return nil
+			}
+			return []reconcile.Request{key}
+		})))
+	if err := b.Complete(r); err != nil {
+		return nil, fmt.Errorf("creating the node reconciler: %w", err)
+	}
+
+	w := &nodeStatusWriter{
+		nodeName: opts.NodeName,
+		reader:   c,
+		writer:   mgr.GetClient(),
+		bgp:      opts.BGP,
+		hub:      hub,
+		interval: opts.StatusInterval,
+		recorder: recorder,
+		log:      log.WithName("status"),
+		now:      time.Now,
+	}
+	if err := mgr.Add(w); err != nil {
+		return nil, fmt.Errorf("adding the status writer: %w", err)
+	}
+
+	if !opts.DisablePeerStatus {
+		if err := setupPeerStatus(mgr, c); err != nil {
+			return nil, err
+		}
+	}
+	return &Handle{writer: w}, nil
+}
+
+// setupPeerStatus adds the BGPPeer status reconciler, fed by the BGPPeers,
+// every BGPNodeStatus and the password Secrets.
+func setupPeerStatus(mgr ctrl.Manager, c cache.Cache) error {
+	pr := &PeerStatusReconciler{Reader: c, Writer: mgr.GetClient(), Now: time.Now}
+	peersOf := func(st *v1alpha1.BGPNodeStatus) []reconcile.Request {
+		var out []reconcile.Request
+		for _, s := range st.Status.Sessions {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: s.Peer}})
+		}
+		return out
+	}
+	return ctrl.NewControllerManagedBy(mgr).Named("speaker-peer-status").
+		WatchesRawSource(source.Kind(c, &v1alpha1.BGPPeer{}, &handler.TypedEnqueueRequestForObject[*v1alpha1.BGPPeer]{})).
+		WatchesRawSource(source.Kind(c, &v1alpha1.BGPNodeStatus{},
+			handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, st *v1alpha1.BGPNodeStatus) []reconcile.Request {
+				return peersOf(st) // called with the old and the new object on updates
+			}))).
+		WatchesRawSource(source.Kind(c, &corev1.Secret{},
+			handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, s *corev1.Secret) []reconcile.Request {
+				var peers v1alpha1.BGPPeerList
+				if err := c.List(ctx, &peers); err != nil {
+					return nil
+				}
+				var out []reconcile.Request
+				for _, p := range peers.Items {
+					if ref := p.Spec.PasswordSecretRef; ref != nil && ref.Name == s.Name {
+						out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: p.Name}})
+					}
+				}
+				return out
+			}))).
+		Complete(pr)
+}
+
+// constant enqueues the same key for every event.
+func constant[T client.Object](key reconcile.Request) handler.TypedEventHandler[T, reconcile.Request] {
+	return handler.TypedEnqueueRequestsFromMapFunc(func(context.Context, T) []reconcile.Request {
+		return []reconcile.Request{key}
+	})
+}
+
+// nodeChanged passes the Node updates that matter (labels, addresses, a
+// re-created Node), not the periodic status heartbeats.
+func nodeChanged() predicate.TypedPredicate[*corev1.Node] {
+	return predicate.TypedFuncs[*corev1.Node]{
+		UpdateFunc: func(e event.TypedUpdateEvent[*corev1.Node]) bool {
+			o, n := e.ObjectOld, e.ObjectNew
+			return o.UID != n.UID || !equality.Semantic.DeepEqual(o.Labels, n.Labels) ||
+				!equality.Semantic.DeepEqual(o.Status.Addresses, n.Status.Addresses)
+		},
+	}
+}
+
+// loadBalancerService passes events of Services that are, or were, of type
+// LoadBalancer.
+func loadBalancerService() predicate.TypedPredicate[*corev1.Service] {
+	isLB := func(s *corev1.Service) bool { return s.Spec.Type == corev1.ServiceTypeLoadBalancer }
+	return predicate.TypedFuncs[*corev1.Service]{
+		CreateFunc:  func(e event.TypedCreateEvent[*corev1.Service]) bool { return isLB(e.Object) },
+		DeleteFunc:  func(e event.TypedDeleteEvent[*corev1.Service]) bool { return isLB(e.Object) },
+		UpdateFunc:  func(e event.TypedUpdateEvent[*corev1.Service]) bool { return isLB(e.ObjectOld) || isLB(e.ObjectNew) },
+		GenericFunc: func(e event.TypedGenericEvent[*corev1.Service]) bool { return isLB(e.Object) },
+	}
+}
