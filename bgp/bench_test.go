@@ -112,3 +112,78 @@ func heapMiB() float64 {
 	runtime.ReadMemStats(&ms)
 	return float64(ms.HeapAlloc) / (1 << 20)
 }
+
+// BenchmarkRouteLatency measures, against a live in-process GoBGP router,
+// the time from UpdatePaths (one new Service address) until the router has
+// received the route, and from Apply of n paths until the router holds
+// all of them.
+func BenchmarkRouteLatency(b *testing.B) {
+	r := startRouter(b, "127.0.0.30", 65200, "198.51.100.30")
+	r.addNeighbor(speakerV4, 64512, neighborOpts{})
+	received := func() uint64 {
+		var n uint64
+		if p := r.neighbor(speakerV4); p != nil {
+			for _, af := range p.AfiSafis {
+				if af.State != nil {
+					n += af.State.Received
+				}
+			}
+		}
+		return n
+	}
+	waitFor := func(want uint64) {
+		deadline := time.Now().Add(2 * time.Minute)
+		for received() != want {
+			if time.Now().After(deadline) {
+				b.Fatalf("router has %d routes, want %d", received(), want)
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}
+	peer := r.peerFor("tor")
+	base := State{ASN: 64512, RouterID: netip.MustParseAddr("192.0.2.1"), Peers: []Peer{peer}}
+
+	b.Run("one-service", func(b *testing.B) {
+		s := newSpeaker(b, Options{})
+		mustApply(b, s, base)
+		waitEstablished(b, s, "tor")
+		ctx := context.Background()
+		p := Path{Prefix: netip.MustParsePrefix("203.0.113.1/32"), Peers: to("tor")}
+		for b.Loop() {
+			if err := s.UpdatePaths(ctx, []Path{p}, nil); err != nil {
+				b.Fatal(err)
+			}
+			waitFor(1)
+			b.StopTimer()
+			if err := s.UpdatePaths(ctx, nil, []netip.Prefix{p.Prefix}); err != nil {
+				b.Fatal(err)
+			}
+			waitFor(0)
+			b.StartTimer()
+		}
+		_ = s.Stop(ctx, false)
+	})
+	for _, n := range []int{1_000, 10_000} {
+		b.Run(fmt.Sprintf("burst=%d", n), func(b *testing.B) {
+			st := base
+			for i := range n {
+				a := netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})
+				st.Paths = append(st.Paths, Path{Prefix: netip.PrefixFrom(a, 32), Peers: to("tor")})
+			}
+			for b.Loop() {
+				b.StopTimer()
+				s := newSpeaker(b, Options{})
+				mustApply(b, s, base)
+				waitEstablished(b, s, "tor")
+				b.StartTimer()
+				mustApply(b, s, st)
+				waitFor(uint64(n))
+				b.StopTimer()
+				_ = s.Stop(context.Background(), false)
+				waitFor(0)
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(n)/(b.Elapsed().Seconds()/float64(b.N)), "routes/s")
+		})
+	}
+}

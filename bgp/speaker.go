@@ -89,7 +89,8 @@ func New(opts Options) (*Speaker, error) {
 // withdrawn one by one. Only differences reach GoBGP, so adding or removing
 // one path costs one GoBGP call whatever the number of paths. Apply is
 // idempotent. Invalid items are skipped and reported in the returned error
-// (errors.Join) while everything else is applied. Changing ASN or RouterID
+// (errors.Join) while everything else is applied; a running peer whose new
+// configuration is invalid keeps its previous one. Changing ASN or RouterID
 // restarts the BGP server and so every session.
 func (s *Speaker) Apply(ctx context.Context, desired State) error {
 	s.mu.Lock()
@@ -106,6 +107,12 @@ func (s *Speaker) Apply(ctx context.Context, desired State) error {
 	addrs := make(map[netip.Addr]string, len(desired.Peers))
 	for _, p := range desired.Peers {
 		n, err := normalizePeer(p)
+		if prev := s.st.peers[p.Name]; err != nil && prev != nil && prev.configured {
+			// A bad edit of a working peer must not take its session down:
+			// keep what runs and say why.
+			errs = append(errs, fmt.Errorf("%w (keeping the previous configuration)", err))
+			n, err = prev.cfg, nil
+		}
 		switch {
 		case err != nil:
 			errs = append(errs, err)

@@ -509,6 +509,22 @@ func TestApplyReportsInvalidInput(t *testing.T) {
 		t.Errorf("duplicates: error %v", err)
 	}
 	r.waitRoutes(speakerV4, "192.0.2.80/32", "192.0.2.86/32")
+
+	// A bad edit of a working peer keeps the session and its routes.
+	opens := r.receivedOpens(speakerV4)
+	bad := r.peerFor("ok")
+	bad.HoldTime = time.Second
+	err = s.Apply(context.Background(), State{
+		ASN: speakerASN, RouterID: netip.MustParseAddr(speakerRouterID), Peers: []Peer{bad},
+		Paths: []Path{path("192.0.2.80/32", to("ok")), path("192.0.2.86/32", to("ok"))},
+	})
+	if err == nil || !strings.Contains(err.Error(), "keeping the previous configuration") {
+		t.Errorf("bad peer edit: error %v", err)
+	}
+	if ps := peerStatus(t, s, "ok"); ps.State != StateEstablished || r.receivedOpens(speakerV4) != opens {
+		t.Errorf("bad peer edit disturbed the session: %+v", ps)
+	}
+	r.waitRoutes(speakerV4, "192.0.2.80/32", "192.0.2.86/32")
 }
 
 // Changing the ASN restarts BGP under the new ASN with the same peers and
