@@ -59,10 +59,10 @@ type BGPAdvertisementSpec struct {
 	// +optional
 	LargeCommunities []LargeCommunity `json:"largeCommunities,omitempty"`
 
-	// LocalPref sets LOCAL_PREF on routes sent to iBGP peers; eBGP peers
-	// never receive it.
+	// LocalPref sets LOCAL_PREF on routes sent to iBGP peers, 1 to
+	// 4294967295; eBGP peers never receive it.
 	// +kubebuilder:validation:Format=int64
-	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=4294967295
 	// +optional
 	LocalPref *int64 `json:"localPref,omitempty"`

@@ -107,7 +107,7 @@ var _ = Describe("Admission of invalid objects", func() {
 		Entry("large community part too large", adv(func(s *v1.BGPAdvertisementSpec) { s.LargeCommunities = []v1.LargeCommunity{"4294967296:1:1"} }), "spec.largeCommunities[0]", "between 0 and 4294967295"),
 		Entry("IPv4 aggregation length 33", adv(func(s *v1.BGPAdvertisementSpec) { s.AggregationLength = ptr.To[int32](33) }), "spec.aggregationLength", "should be less than or equal to 32"),
 		Entry("IPv6 aggregation length 129", adv(func(s *v1.BGPAdvertisementSpec) { s.AggregationLengthV6 = ptr.To[int32](129) }), "spec.aggregationLengthV6", "should be less than or equal to 128"),
-		Entry("local preference negative", adv(func(s *v1.BGPAdvertisementSpec) { s.LocalPref = ptr.To[int64](-1) }), "spec.localPref", "should be greater than or equal to 0"),
+		Entry("local preference 0", adv(func(s *v1.BGPAdvertisementSpec) { s.LocalPref = ptr.To[int64](0) }), "spec.localPref", "should be greater than or equal to 1"),
 		// IPAllocation
 		Entry("allocation of a non-address", alloc("x", "x"), "spec.address", "must be an IP address in canonical form"),
 		Entry("allocation of a non-canonical address", alloc("2001-db8--0001", "2001:db8::0001"), "spec.address", "canonical form"),
