@@ -19,6 +19,7 @@ func runController(args []string) error {
 	leaderElect := fs.Bool("leader-elect", false, "Elect a leader so only one replica allocates at a time.")
 	leaderNS := fs.String("leader-election-namespace", bgplbv1alpha1.InstallNamespace, "Namespace of the leader election Lease.")
 	defaultClass := fs.Bool("default-class", true, "Also handle LoadBalancer Services that set no loadBalancerClass.")
+	workers := fs.Int("workers", 16, "Services reconciled concurrently (decisions are serialized; API writes overlap).")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,7 +41,7 @@ func runController(args []string) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	if err := setupController(mgr, controllerOptions{DefaultClass: *defaultClass}); err != nil {
+	if err := setupController(mgr, controllerOptions{DefaultClass: *defaultClass, Workers: *workers}); err != nil {
 		return err
 	}
 	if err := addProbes(mgr); err != nil {
@@ -56,4 +57,5 @@ func runController(args []string) error {
 // controllerOptions are the settings of the controller's reconcilers.
 type controllerOptions struct {
 	DefaultClass bool
+	Workers      int
 }

@@ -1,0 +1,343 @@
+package ipam
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"net/netip"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/ipam"
+)
+
+// Reasons of the Service condition bgplb.io/AddressAllocated.
+const (
+	// ReasonAllocated: the Service has all the addresses it needs.
+	ReasonAllocated = "Allocated"
+	// ReasonAddressOutsidePool: the Service keeps an address that an edit
+	// (or deletion) cut out of its pool; it is never handed out again.
+	ReasonAddressOutsidePool = "AddressOutsidePool"
+	// ReasonNoMatchingPool: no pool gives this Service addresses of a family.
+	ReasonNoMatchingPool = "NoMatchingPool"
+	// ReasonPoolExhausted: the pools that would serve it are full.
+	ReasonPoolExhausted = "PoolExhausted"
+	// ReasonRequestedAddressUnavailable: the requested address is outside
+	// every pool, held, or not in the named pool.
+	ReasonRequestedAddressUnavailable = "RequestedAddressUnavailable"
+	// ReasonInvalidRequest: the annotations or spec.loadBalancerIP are invalid.
+	ReasonInvalidRequest = "InvalidRequest"
+	// ReasonSharingConflict: the address to share is held by Services it
+	// cannot share with.
+	ReasonSharingConflict = "SharingConflict"
+	// ReasonAddressConflict: the Service carries an address (adopted from its
+	// status) that another Service holds.
+	ReasonAddressConflict = "AddressConflict"
+)
+
+// Condition types and reasons of an IPPool beyond those in api/v1alpha1.
+const (
+	// PoolAddressesOutsideRanges is True while the pool holds addresses its
+	// ranges no longer contain (an edit cut them out).
+	PoolAddressesOutsideRanges = "AddressesOutsideRanges"
+)
+
+// Assigned is one address a Service holds.
+type Assigned struct {
+	Addr netip.Addr
+	Pool string
+	// Outside is true when the pool's ranges no longer contain Addr.
+	Outside bool
+}
+
+// Outcome is the result of one allocation decision for a Service, from
+// which its status is derived.
+type Outcome struct {
+	// Manage is false when bgplb does not handle the Service (anymore).
+	Manage bool
+	// Addrs are the addresses the Service holds, in ipFamilies order.
+	Addrs []Assigned
+	// Failure is the first problem met, if any: a missing required family,
+	// an invalid request, or a request that cannot be met yet.
+	Failure *Failure
+	// Missing lists the families wanted but not held (PreferDualStack may
+	// lack one and still be Allocated).
+	Missing []ipam.Family
+	// MissingWhy explains Missing.
+	MissingWhy string
+}
+
+// Complete reports whether nothing is left to retry.
+func (o Outcome) Complete() bool { return !o.Manage || (o.Failure == nil && len(o.Missing) == 0) }
+
+// ServiceCondition is the bgplb.io/AddressAllocated condition for an outcome
+// (LastTransitionTime unset; SetCondition fills it).
+func ServiceCondition(o Outcome, generation int64) metav1.Condition {
+	c := metav1.Condition{Type: v1alpha1.ConditionAddressAllocated, ObservedGeneration: generation}
+	held := describeAddrs(o.Addrs)
+	switch {
+	case o.Failure != nil:
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, o.Failure.Reason, o.Failure.Message
+		if len(o.Addrs) > 0 {
+			c.Message += "; keeping " + held
+		}
+	case slices.ContainsFunc(o.Addrs, func(a Assigned) bool { return a.Outside }):
+		c.Status, c.Reason = metav1.ConditionTrue, ReasonAddressOutsidePool
+		var out []string
+		for _, a := range o.Addrs {
+			if a.Outside {
+				out = append(out, fmt.Sprintf("%s is no longer in pool %s", a.Addr, a.Pool))
+			}
+		}
+		c.Message = "holds " + held + "; " + strings.Join(out, ", ") +
+			": the address stays with this Service and is not handed out again once released"
+	default:
+		c.Status, c.Reason = metav1.ConditionTrue, ReasonAllocated
+		c.Message = "holds " + held
+	}
+	if len(o.Missing) > 0 && o.Failure == nil {
+		c.Message += fmt.Sprintf("; no %s address yet (%s), added when a pool allows", joinFamilies(o.Missing), o.MissingWhy)
+	}
+	return c
+}
+
+func describeAddrs(as []Assigned) string {
+	if len(as) == 0 {
+		return "no address"
+	}
+	parts := make([]string, len(as))
+	for i, a := range as {
+		parts[i] = fmt.Sprintf("%s (pool %s)", a.Addr, a.Pool)
+	}
+	return strings.Join(parts, " and ")
+}
+
+func joinFamilies(fs []ipam.Family) string {
+	s := make([]string, len(fs))
+	for i, f := range fs {
+		s[i] = string(f)
+	}
+	return strings.Join(s, " and ")
+}
+
+// Ingress is the status.loadBalancer.ingress for the addresses: one VIP
+// entry per address, in order.
+func Ingress(addrs []Assigned) []corev1.LoadBalancerIngress {
+	if len(addrs) == 0 {
+		return nil
+	}
+	vip := corev1.LoadBalancerIPModeVIP
+	out := make([]corev1.LoadBalancerIngress, len(addrs))
+	for i, a := range addrs {
+		out[i] = corev1.LoadBalancerIngress{IP: a.Addr.String(), IPMode: &vip}
+	}
+	return out
+}
+
+// IngressAddrs returns the valid IPs of a Service's status ingress.
+func IngressAddrs(svc *corev1.Service) []netip.Addr {
+	var out []netip.Addr
+	for _, in := range svc.Status.LoadBalancer.Ingress {
+		if a, err := netip.ParseAddr(in.IP); err == nil {
+			out = append(out, a.Unmap())
+		}
+	}
+	return out
+}
+
+// ServiceStatus is the part of a Service's status bgplb writes.
+type ServiceStatus struct {
+	Ingress []corev1.LoadBalancerIngress
+	// Condition is nil when bgplb's condition must be absent.
+	Condition *metav1.Condition
+}
+
+// CurrentStatus extracts bgplb's part of a Service's status.
+func CurrentStatus(svc *corev1.Service) ServiceStatus {
+	st := ServiceStatus{Ingress: svc.Status.LoadBalancer.Ingress}
+	if c := meta.FindStatusCondition(svc.Status.Conditions, v1alpha1.ConditionAddressAllocated); c != nil {
+		cc := *c
+		st.Condition = &cc
+	}
+	return st
+}
+
+// DesiredStatus computes bgplb's part of the Service status for an outcome,
+// keeping the current LastTransitionTime when the condition status is
+// unchanged. For a Service bgplb no longer manages, it removes the
+// addresses it held (released) and its condition, and leaves anything
+// another controller wrote.
+func DesiredStatus(cur ServiceStatus, o Outcome, released []netip.Addr, generation int64, now metav1.Time) ServiceStatus {
+	if !o.Manage {
+		var keep []corev1.LoadBalancerIngress
+		for _, in := range cur.Ingress {
+			if a, err := netip.ParseAddr(in.IP); err == nil && slices.Contains(released, a.Unmap()) {
+				continue
+			}
+			keep = append(keep, in)
+		}
+		return ServiceStatus{Ingress: keep}
+	}
+	c := ServiceCondition(o, generation)
+	c.LastTransitionTime = now
+	if cur.Condition != nil && cur.Condition.Status == c.Status {
+		c.LastTransitionTime = cur.Condition.LastTransitionTime
+	}
+	return ServiceStatus{Ingress: Ingress(o.Addrs), Condition: &c}
+}
+
+// StatusEqual reports whether two statuses are the same for bgplb's purpose.
+func StatusEqual(a, b ServiceStatus) bool {
+	if len(a.Ingress) != len(b.Ingress) || (len(a.Ingress) > 0 && !equality.Semantic.DeepEqual(a.Ingress, b.Ingress)) {
+		return false
+	}
+	if (a.Condition == nil) != (b.Condition == nil) {
+		return false
+	}
+	if a.Condition == nil {
+		return true
+	}
+	x, y := *a.Condition, *b.Condition
+	return x.Status == y.Status && x.Reason == y.Reason && x.Message == y.Message &&
+		x.ObservedGeneration == y.ObservedGeneration && x.LastTransitionTime.Equal(&y.LastTransitionTime)
+}
+
+// PoolStatusInput is what a pool's status is computed from.
+type PoolStatusInput struct {
+	View  *PoolView
+	Stats map[ipam.Family]ipam.Stats
+	// Holders describes, when the pool is being deleted, up to a few of the
+	// Services still holding its addresses; HeldCount is how many addresses.
+	Holders   []string
+	HeldCount int
+	// Outside lists up to a few addresses held outside the pool's ranges.
+	Outside []string
+}
+
+// PoolStatus computes an IPPool's status from the allocator's counts,
+// keeping LastTransitionTime of conditions whose status did not change.
+func PoolStatus(old v1alpha1.IPPoolStatus, in PoolStatusInput, now metav1.Time) v1alpha1.IPPoolStatus {
+	v := in.View
+	st := v1alpha1.IPPoolStatus{ObservedGeneration: v.Generation}
+	avail := new(big.Int)
+	var exhausted []string
+	var orphaned int64
+	for _, f := range []ipam.Family{ipam.IPv4, ipam.IPv6} {
+		s, ok := in.Stats[f]
+		if !ok && !v.HasFamily(f) {
+			continue
+		}
+		fs := &v1alpha1.PoolFamilyStatus{Total: "0", Available: "0"}
+		if ok {
+			fs.Total, fs.Available = s.Total.String(), s.Available.String()
+			fs.Allocated = s.Allocated.Int64() + s.Orphaned.Int64()
+			orphaned += s.Orphaned.Int64()
+			avail.Add(avail, s.Available)
+			if v.HasFamily(f) && s.Available.Sign() == 0 {
+				exhausted = append(exhausted, string(f))
+			}
+		}
+		st.Allocated += fs.Allocated
+		if f == ipam.IPv4 {
+			st.IPv4 = fs
+		} else {
+			st.IPv6 = fs
+		}
+	}
+	st.Available = avail.String()
+	st.Conditions = slices.Clone(old.Conditions)
+	set := func(t string, ok bool, reason, msg string) {
+		s := metav1.ConditionFalse
+		if ok {
+			s = metav1.ConditionTrue
+		}
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg,
+			ObservedGeneration: v.Generation, LastTransitionTime: now})
+	}
+	switch {
+	case v.Invalid != "":
+		set(v1alpha1.PoolReady, false, "InvalidSpec", v.Invalid)
+	case v.Deleting:
+		set(v1alpha1.PoolReady, false, "Deleting", "the pool is being deleted and gives no new addresses")
+	case v.OverlapsWith != "":
+		set(v1alpha1.PoolReady, false, "Overlapping", fmt.Sprintf("overlaps the older pool %s; gives no addresses until fixed", v.OverlapsWith))
+	case v.Disabled:
+		set(v1alpha1.PoolReady, false, "Disabled", "spec.disabled is true: addresses already held stay, no new ones are given")
+	default:
+		set(v1alpha1.PoolReady, true, "Ready", "the pool gives addresses")
+	}
+	if len(exhausted) > 0 {
+		set(v1alpha1.PoolExhausted, true, "Exhausted", fmt.Sprintf("no free %s address", strings.Join(exhausted, " or ")))
+	} else {
+		set(v1alpha1.PoolExhausted, false, "AddressesAvailable", avail.String()+" addresses available")
+	}
+	if v.OverlapsWith != "" {
+		set(v1alpha1.PoolOverlapping, true, "OverlapsOlderPool",
+			fmt.Sprintf("its addresses overlap those of pool %s, created earlier; change spec.addresses so the pools are disjoint", v.OverlapsWith))
+	} else {
+		set(v1alpha1.PoolOverlapping, false, "NoOverlap", "no older pool overlaps this one")
+	}
+	if v.Deleting {
+		msg := "no Service holds an address of this pool; removing the finalizer"
+		if in.HeldCount > 0 {
+			msg = fmt.Sprintf("waiting for %d address(es) to be released by their Services: %s", in.HeldCount, strings.Join(in.Holders, ", "))
+		}
+		set(v1alpha1.PoolDeleting, true, "WaitingForRelease", msg)
+	} else {
+		set(v1alpha1.PoolDeleting, false, "NotDeleting", "the pool is not being deleted")
+	}
+	if orphaned > 0 {
+		set(PoolAddressesOutsideRanges, true, "AddressesOutsideRanges",
+			fmt.Sprintf("%d held address(es) are outside spec.addresses (%s): they stay with their Services and are not handed out again",
+				orphaned, strings.Join(in.Outside, ", ")))
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, PoolAddressesOutsideRanges)
+	}
+	return st
+}
+
+// PoolStatusEqual reports whether two pool statuses are the same.
+func PoolStatusEqual(a, b v1alpha1.IPPoolStatus) bool { return equality.Semantic.DeepEqual(a, b) }
+
+// StatusPatch is the strategic merge patch that makes a Service's status
+// show desired. It replaces status.loadBalancer.ingress, merges bgplb's
+// condition by type (other controllers' conditions stay), and carries the
+// resourceVersion the decision was based on, so a decision made on a stale
+// view of the Service fails with a conflict instead of overwriting a newer
+// status (e.g. one written by a previous instance just before it died).
+func StatusPatch(resourceVersion string, desired ServiceStatus, hadCondition bool) ([]byte, error) {
+	status := map[string]any{
+		"loadBalancer": map[string]any{"ingress": desired.Ingress},
+	}
+	switch {
+	case desired.Condition != nil:
+		status["conditions"] = []any{desired.Condition}
+	case hadCondition:
+		status["conditions"] = []any{map[string]any{"type": v1alpha1.ConditionAddressAllocated, "$patch": "delete"}}
+	}
+	p := map[string]any{"status": status}
+	if resourceVersion != "" {
+		p["metadata"] = map[string]any{"resourceVersion": resourceVersion}
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encoding Service status patch: %w", err)
+	}
+	return b, nil
+}
+
+// SameStatusIgnoringTime is StatusEqual without LastTransitionTime.
+func SameStatusIgnoringTime(a, b ServiceStatus) bool {
+	if a.Condition != nil && b.Condition != nil {
+		ac, bc := *a.Condition, *b.Condition
+		ac.LastTransitionTime, bc.LastTransitionTime = metav1.Time{}, metav1.Time{}
+		a.Condition, b.Condition = &ac, &bc
+	}
+	return StatusEqual(a, b)
+}

@@ -1,0 +1,144 @@
+package ipam
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+)
+
+// PoolReconciler keeps the State's pools in step with the IPPools, guards
+// pool deletion with a finalizer, and writes pool status and metrics.
+type PoolReconciler struct {
+	*builderState
+	client   client.Client
+	recorder recorder.EventRecorder
+	poolQ    *queueRef
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *PoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	if err := r.ensureBuilt(ctx); err != nil {
+		return ctrl.Result{}, err
+	}
+	var list v1alpha1.IPPoolList
+	if err := r.client.List(ctx, &list); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing IPPools: %w", err)
+	}
+	// Overlaps make pools depend on each other, so the whole set is applied.
+	changed, retry := r.state.SetPools(BuildPoolViews(list.Items))
+	r.svcQ.add(retry...)
+	for _, name := range changed {
+		if name != req.Name {
+			r.poolQ.addAfter(name, 0)
+		}
+	}
+	i := slices.IndexFunc(list.Items, func(p v1alpha1.IPPool) bool { return p.Name == req.Name })
+	if i < 0 {
+		forgetPoolMetrics(req.Name)
+		return ctrl.Result{}, nil
+	}
+	pool := &list.Items[i]
+	view := r.state.Pool(pool.Name)
+	stats, usage := r.state.Usage(pool.Name)
+	setPoolMetrics(pool.Name, stats)
+
+	hasFinalizer := slices.Contains(pool.Finalizers, PoolFinalizer)
+	switch {
+	case view.Deleting && usage.Held == 0:
+		if hasFinalizer {
+			if err := r.setFinalizers(ctx, pool, slices.DeleteFunc(slices.Clone(pool.Finalizers), func(f string) bool { return f == PoolFinalizer })); err != nil {
+				return ctrl.Result{}, err
+			}
+			r.recorder.Eventf(pool, nil, corev1.EventTypeNormal, "Released", "Delete", "no Service holds an address of this pool any more; it can go")
+		}
+		return ctrl.Result{}, nil
+	case !view.Deleting && !hasFinalizer:
+		if err := r.setFinalizers(ctx, pool, append(slices.Clone(pool.Finalizers), PoolFinalizer)); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	status := PoolStatus(pool.Status, PoolStatusInput{
+		View: view, Stats: stats, Holders: usage.Holders, HeldCount: usage.Held, Outside: usage.Outside,
+	}, metav1.Now())
+	if PoolStatusEqual(status, pool.Status) {
+		return ctrl.Result{}, nil
+	}
+	body, err := json.Marshal(map[string]any{"status": status})
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("encoding IPPool status: %w", err)
+	}
+	out := &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: pool.Name}}
+	if err := r.client.Status().Patch(ctx, out, client.RawPatch(types.MergePatchType, body)); err != nil {
+		return ctrl.Result{}, fmt.Errorf("patching status of IPPool %s: %w", pool.Name, err)
+	}
+	r.poolEvents(pool, pool.Status.Conditions, status.Conditions)
+	return ctrl.Result{}, nil
+}
+
+// setFinalizers writes the finalizer list, guarded by resourceVersion so a
+// concurrent change by someone else is not lost.
+func (r *PoolReconciler) setFinalizers(ctx context.Context, pool *v1alpha1.IPPool, fins []string) error {
+	body, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"resourceVersion": pool.ResourceVersion, "finalizers": fins,
+	}})
+	if err != nil {
+		return fmt.Errorf("encoding finalizers: %w", err)
+	}
+	out := &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: pool.Name}}
+	if err := r.client.Patch(ctx, out, client.RawPatch(types.MergePatchType, body)); err != nil {
+		return fmt.Errorf("setting finalizers of IPPool %s: %w", pool.Name, err)
+	}
+	return nil
+}
+
+// poolEvents records an event for each condition that turned to the state
+// an operator must hear about.
+func (r *PoolReconciler) poolEvents(pool *v1alpha1.IPPool, old, cur []metav1.Condition) {
+	for _, t := range []struct {
+		typ    string
+		status metav1.ConditionStatus
+		kind   string
+	}{
+		{v1alpha1.PoolOverlapping, metav1.ConditionTrue, corev1.EventTypeWarning},
+		{v1alpha1.PoolExhausted, metav1.ConditionTrue, corev1.EventTypeWarning},
+		{v1alpha1.PoolDeleting, metav1.ConditionTrue, corev1.EventTypeNormal},
+		{PoolAddressesOutsideRanges, metav1.ConditionTrue, corev1.EventTypeWarning},
+		{v1alpha1.PoolReady, metav1.ConditionTrue, corev1.EventTypeNormal},
+		{v1alpha1.PoolReady, metav1.ConditionFalse, corev1.EventTypeWarning},
+	} {
+		c := meta.FindStatusCondition(cur, t.typ)
+		if c == nil || c.Status != t.status {
+			continue
+		}
+		if o := meta.FindStatusCondition(old, t.typ); o != nil && o.Status == c.Status && o.Reason == c.Reason && o.Message == c.Message {
+			continue
+		}
+		if t.typ == v1alpha1.PoolExhausted || t.typ == v1alpha1.PoolReady {
+			// Counts change the message all the time; only transitions matter.
+			if o := meta.FindStatusCondition(old, t.typ); o != nil && o.Status == c.Status && o.Reason == c.Reason {
+				continue
+			}
+		}
+		r.recorder.Eventf(pool, nil, t.kind, c.Reason, "Update", "%s", c.Message)
+	}
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("encoding %T: %v", v, err))
+	}
+	return string(b)
+}

@@ -1,0 +1,359 @@
+package ipam
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+)
+
+// ServiceReconciler gives LoadBalancer Services their addresses. It reads
+// from the cache, decides under State's mutex, then writes: IPAllocations
+// first (the lock), the Service status next, releases last.
+type ServiceReconciler struct {
+	*builderState
+	client       client.Client
+	apiReader    client.Reader
+	recorder     recorder.EventRecorder
+	defaultClass bool
+}
+
+// maxLost bounds how often one reconcile retries after losing an address
+// to another holder; each loss marks one more address taken, so it ends.
+const maxLost = 16
+
+// Reconcile implements reconcile.Reconciler.
+func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	if err := r.ensureBuilt(ctx); err != nil {
+		return ctrl.Result{}, err
+	}
+	start := time.Now()
+	svc := &corev1.Service{}
+	if err := r.client.Get(ctx, req.NamespacedName, svc); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("reading Service %s: %w", req.NamespacedName, err)
+		}
+		svc = nil
+	}
+	in := r.input(ctx, req.NamespacedName, svc)
+	var d Decision
+	for attempt := 0; ; attempt++ {
+		d = r.state.Decide(in, r.lookup(ctx))
+		err := r.syncRecords(ctx, d.Acquire)
+		if errors.Is(err, errLost) && attempt < maxLost {
+			continue
+		}
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		break
+	}
+	if svc != nil {
+		wrote, err := r.writeStatus(ctx, svc, d)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if wrote && d.Fresh {
+			allocationLatency.Observe(time.Since(start).Seconds())
+		}
+	}
+	for _, rec := range d.Release {
+		if err := r.syncRecord(ctx, rec); err != nil && !errors.Is(err, errLost) {
+			return ctrl.Result{}, err
+		}
+		r.state.doneReleasing(req.NamespacedName, rec)
+	}
+	return ctrl.Result{}, nil
+}
+
+// input gathers what a decision needs from the Service and the cache.
+func (r *ServiceReconciler) input(ctx context.Context, key types.NamespacedName, svc *corev1.Service) ServiceInput {
+	in := ServiceInput{Key: key}
+	if !Qualifies(svc, r.defaultClass) {
+		return in
+	}
+	in.Manage, in.UID = true, svc.UID
+	in.Families, in.RequireAll = FamilyNeeds(svc)
+	in.Req, in.ReqErr = ParseRequest(svc)
+	in.Share = ShareInfoOf(svc, in.Req)
+	in.Ingress = IngressAddrs(svc)
+	in.SvcLabels = labels.Set(svc.Labels)
+	if r.state.NeedsNamespaceLabels() {
+		ns := &corev1.Namespace{}
+		if err := r.client.Get(ctx, types.NamespacedName{Name: key.Namespace}, ns); err == nil {
+			in.NSLabels = labels.Set(ns.Labels)
+		}
+	}
+	return in
+}
+
+// lookup reads another Service's sharing facts from the cache.
+func (r *ServiceReconciler) lookup(ctx context.Context) ShareLookup {
+	return func(k svcKey) (ShareInfo, bool) {
+		svc := &corev1.Service{}
+		if err := r.client.Get(ctx, k, svc); err != nil || !Qualifies(svc, r.defaultClass) {
+			return ShareInfo{}, false
+		}
+		req, err := ParseRequest(svc)
+		if err != nil {
+			return ShareInfo{}, false
+		}
+		return ShareInfoOf(svc, req), true
+	}
+}
+
+// syncRecords writes the records' objects, stopping at the first error.
+func (r *ServiceReconciler) syncRecords(ctx context.Context, recs []*record) error {
+	for _, rec := range recs {
+		if err := r.syncRecord(ctx, rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncRecord makes a record's IPAllocation match memory: create it, patch
+// its holders, or delete it when nobody holds the address any more.
+// AlreadyExists on create means someone else holds the name: if the object
+// is not ours, the record is handed to its holders and errLost returned.
+func (r *ServiceReconciler) syncRecord(ctx context.Context, rec *record) error {
+	rec.wmu.Lock()
+	defer rec.wmu.Unlock()
+	w := r.state.snapshot(rec)
+	name := v1alpha1.AllocationName(w.addr.String())
+	switch {
+	case len(w.want) == 0:
+		if w.exists || w.uid != "" {
+			obj := &v1alpha1.IPAllocation{ObjectMeta: metav1.ObjectMeta{Name: name}}
+			var opts []client.DeleteOption
+			if w.uid != "" {
+				opts = append(opts, client.Preconditions{UID: &w.uid})
+			}
+			if err := r.client.Delete(ctx, obj, opts...); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				return fmt.Errorf("deleting IPAllocation %s: %w", name, err)
+			}
+		}
+		r.state.gone(rec)
+		return nil
+	case w.upToDate:
+		return nil
+	case !w.exists:
+		obj := &v1alpha1.IPAllocation{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       v1alpha1.IPAllocationSpec{Address: w.addr.String(), Pool: w.pool, SharingKey: w.key, Services: w.want},
+		}
+		err := r.client.Create(ctx, obj)
+		if err == nil {
+			r.state.wrote(rec, obj)
+			return nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating IPAllocation %s: %w", name, err)
+		}
+		// Someone holds the name. Read it from the API (the cache may not
+		// have it yet) and see whose it is.
+		cur := &v1alpha1.IPAllocation{}
+		if err := r.apiReader.Get(ctx, types.NamespacedName{Name: name}, cur); err != nil {
+			return fmt.Errorf("reading IPAllocation %s after AlreadyExists: %w", name, err)
+		}
+		if !ours(cur, w.want) {
+			r.svcQ.add(r.state.lost(rec, cur)...)
+			return errLost
+		}
+		r.state.wrote(rec, cur)
+		if r.state.snapshot(rec).upToDate {
+			return nil
+		}
+		w = r.state.snapshot(rec)
+	}
+	// The object exists and differs: write holders, key and pool.
+	patch := fmt.Sprintf(`{"spec":{"pool":%q,"sharingKey":%q,"services":%s}}`, w.pool, w.key, mustJSON(w.want))
+	obj := &v1alpha1.IPAllocation{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := r.client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.state.gone(rec)
+			return fmt.Errorf("IPAllocation %s vanished while being updated; retrying", name)
+		}
+		return fmt.Errorf("updating IPAllocation %s: %w", name, err)
+	}
+	r.state.wrote(rec, obj)
+	return nil
+}
+
+// ours reports whether an existing IPAllocation was made for (one of) the
+// Services that want it, by UID.
+func ours(obj *v1alpha1.IPAllocation, want []v1alpha1.ServiceReference) bool {
+	for _, h := range obj.Spec.Services {
+		for _, w := range want {
+			if h.Namespace == w.Namespace && h.Name == w.Name && (h.UID == w.UID || h.UID == "" || w.UID == "") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// writeStatus patches the Service status if it differs from the decision,
+// and records an event for the change. It reports whether it wrote.
+func (r *ServiceReconciler) writeStatus(ctx context.Context, svc *corev1.Service, d Decision) (bool, error) {
+	key := client.ObjectKeyFromObject(svc)
+	cur := CurrentStatus(svc)
+	desired := DesiredStatus(cur, d.Outcome, d.Released, svc.Generation, metav1.Now())
+	for _, in := range cur.Ingress {
+		// Addresses another Service holds stay visible with the conflict.
+		if a, err := netip.ParseAddr(in.IP); err == nil && slices.Contains(d.Foreign, a.Unmap()) {
+			desired.Ingress = append(desired.Ingress, in)
+		}
+	}
+	if StatusEqual(cur, desired) {
+		return false, nil
+	}
+	if m, ok := r.state.Memo(key); ok && m.base == svc.ResourceVersion && SameStatusIgnoringTime(m.st, desired) {
+		return false, nil // written already; the cache has not caught up
+	}
+	patch, err := StatusPatch(svc.ResourceVersion, desired, cur.Condition != nil)
+	if err != nil {
+		return false, err
+	}
+	out := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: svc.Name}}
+	if err := r.client.Status().Patch(ctx, out, client.RawPatch(types.StrategicMergePatchType, patch)); err != nil {
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			// Decided on a stale Service: the newer version is on its way
+			// through the cache and will be reconciled again.
+			return false, fmt.Errorf("Service %s changed while being decided; retrying: %w", key, err)
+		}
+		return false, fmt.Errorf("patching status of Service %s: %w", key, err)
+	}
+	r.state.SetMemo(key, statusMemo{base: svc.ResourceVersion, rv: out.ResourceVersion, st: desired})
+	r.event(svc, cur, desired, d)
+	return true, nil
+}
+
+// event records what changed for the user.
+func (r *ServiceReconciler) event(svc *corev1.Service, cur, desired ServiceStatus, d Decision) {
+	if desired.Condition == nil {
+		if len(d.Released) > 0 {
+			r.recorder.Eventf(svc, nil, corev1.EventTypeNormal, "Released", "Release",
+				"released %s: the Service is no longer a bgplb LoadBalancer", joinAddrs(d.Released))
+		}
+		return
+	}
+	c := desired.Condition
+	if c.Status == metav1.ConditionTrue {
+		kind := corev1.EventTypeNormal
+		if c.Reason == ReasonAddressOutsidePool {
+			kind = corev1.EventTypeWarning
+		}
+		r.recorder.Eventf(svc, nil, kind, c.Reason, "Allocate", "%s", c.Message)
+		return
+	}
+	if cur.Condition == nil || cur.Condition.Reason != c.Reason || cur.Condition.Message != c.Message {
+		allocationFailures.WithLabelValues(c.Reason).Inc()
+	}
+	r.recorder.Eventf(svc, nil, corev1.EventTypeWarning, c.Reason, "Allocate", "%s", c.Message)
+}
+
+func joinAddrs(as []netip.Addr) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// servicePredicate drops Service events that cannot change a decision:
+// Services bgplb never handled, and updates that only echo the status this
+// controller wrote.
+func (r *ServiceReconciler) servicePredicate() predicate.Predicate {
+	relevant := func(svc *corev1.Service) bool {
+		return Qualifies(svc, r.defaultClass) || meta.FindStatusCondition(svc.Status.Conditions, v1alpha1.ConditionAddressAllocated) != nil
+	}
+	return predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool {
+			svc, ok := e.Object.(*corev1.Service)
+			return ok && relevant(svc)
+		},
+		DeleteFunc: func(e event.DeleteEvent) bool {
+			svc, ok := e.Object.(*corev1.Service)
+			return !ok || relevant(svc)
+		},
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*corev1.Service)
+			n, ok2 := e.ObjectNew.(*corev1.Service)
+			if !ok1 || !ok2 {
+				return true
+			}
+			if !relevant(o) && !relevant(n) {
+				return false
+			}
+			if specRelevantChanged(o, n) {
+				return true
+			}
+			cur := CurrentStatus(n)
+			if StatusEqual(CurrentStatus(o), cur) {
+				return false
+			}
+			m, ok := r.state.Memo(client.ObjectKeyFromObject(n))
+			return !ok || !StatusEqual(m.st, cur)
+		},
+	}
+}
+
+// specRelevantChanged reports whether anything a decision reads changed.
+func specRelevantChanged(o, n *corev1.Service) bool {
+	if o.UID != n.UID || o.Spec.Type != n.Spec.Type || o.Spec.LoadBalancerIP != n.Spec.LoadBalancerIP ||
+		!ptrEq(o.Spec.LoadBalancerClass, n.Spec.LoadBalancerClass) || !ptrEq(o.Spec.IPFamilyPolicy, n.Spec.IPFamilyPolicy) ||
+		!slices.Equal(o.Spec.IPFamilies, n.Spec.IPFamilies) || o.Spec.ExternalTrafficPolicy != n.Spec.ExternalTrafficPolicy ||
+		!mapsEqual(o.Spec.Selector, n.Spec.Selector) || !mapsEqual(o.Labels, n.Labels) || len(o.Spec.Ports) != len(n.Spec.Ports) {
+		return true
+	}
+	for i := range o.Spec.Ports {
+		if o.Spec.Ports[i].Port != n.Spec.Ports[i].Port || o.Spec.Ports[i].Protocol != n.Spec.Ports[i].Protocol {
+			return true
+		}
+	}
+	for _, a := range []string{v1alpha1.AnnotationLoadBalancerIPs, v1alpha1.AnnotationIPPool, v1alpha1.AnnotationSharingKey, v1alpha1.AnnotationSharingNamespaces} {
+		ov, ook := o.Annotations[a]
+		nv, nok := n.Annotations[a]
+		if ov != nv || ook != nok {
+			return true
+		}
+	}
+	return false
+}
+
+func ptrEq[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if bv, ok := b[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
+}

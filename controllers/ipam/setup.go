@@ -1,0 +1,220 @@
+package ipam
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+)
+
+// RBAC of the controller (make manifests turns these into config/rbac/controller).
+// Events go out through events.k8s.io; leader election still records core
+// Events.
+//
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=services/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=bgplb.io,resources=ipallocations,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=bgplb.io,resources=ippools,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=bgplb.io,resources=ippools/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=bgplb.io,resources=ippools/finalizers,verbs=update
+
+// PoolFinalizer keeps a deleted IPPool until no Service holds its addresses.
+const PoolFinalizer = "bgplb.io/pool-protection"
+
+// Options configure the IPAM controllers.
+type Options struct {
+	// DefaultClass: also handle LoadBalancer Services without a class.
+	DefaultClass bool
+	// Workers is how many Services are reconciled at once (default 16).
+	// Decisions are serialized on a short mutex; workers overlap the API
+	// writes, which is where the time goes.
+	Workers int
+	// PoolStatusDelay coalesces pool status writes during bursts (default 500ms).
+	PoolStatusDelay time.Duration
+}
+
+// Setup registers the IPAM controllers (Services and IPPools) with a manager.
+func Setup(mgr ctrl.Manager, opts Options) error {
+	if opts.Workers <= 0 {
+		opts.Workers = 16
+	}
+	if opts.PoolStatusDelay <= 0 {
+		opts.PoolStatusDelay = 500 * time.Millisecond
+	}
+	st := NewState()
+	svcQ, poolQ := &queueRef{}, &queueRef{}
+	st.OnRetry = func(keys []svcKey) { svcQ.add(keys...) }
+	st.OnPoolUsage = func(pool string) { poolQ.addAfter(pool, opts.PoolStatusDelay) }
+	b := &builderState{state: st, cache: mgr.GetCache(), reader: mgr.GetClient(), svcQ: svcQ}
+	rec := mgr.GetEventRecorder("bgplb-controller")
+
+	sr := &ServiceReconciler{
+		builderState: b,
+		client:       mgr.GetClient(),
+		apiReader:    mgr.GetAPIReader(),
+		recorder:     rec,
+		defaultClass: opts.DefaultClass,
+	}
+	err := ctrl.NewControllerManagedBy(mgr).
+		Named("ipam-service").
+		For(&corev1.Service{}, builder.WithPredicates(sr.servicePredicate())).
+		Watches(&v1alpha1.IPAllocation{}, allocationHandler(st)).
+		Watches(&corev1.Namespace{}, namespaceHandler(st), builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		WatchesRawSource(svcQ.source()).
+		WithOptions(controller.Options{MaxConcurrentReconciles: opts.Workers}).
+		Complete(sr)
+	if err != nil {
+		return fmt.Errorf("setting up the Service controller: %w", err)
+	}
+
+	pr := &PoolReconciler{builderState: b, client: mgr.GetClient(), recorder: rec, poolQ: poolQ}
+	err = ctrl.NewControllerManagedBy(mgr).
+		Named("ipam-pool").
+		For(&v1alpha1.IPPool{}, builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{}, metaChanged{}))).
+		WatchesRawSource(poolQ.source()).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
+		Complete(pr)
+	if err != nil {
+		return fmt.Errorf("setting up the IPPool controller: %w", err)
+	}
+	return nil
+}
+
+// builderState builds the State from the cache once, before the first decision.
+type builderState struct {
+	state  *State
+	cache  cache.Cache
+	reader client.Reader
+	svcQ   *queueRef
+	mu     sync.Mutex
+}
+
+func (b *builderState) ensureBuilt(ctx context.Context) error {
+	if b.state.Built() {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state.Built() {
+		return nil
+	}
+	// Listing from the cache waits for the informers to sync, so every
+	// IPAllocation that existed at start is known before anything is handed out.
+	var pools v1alpha1.IPPoolList
+	if err := b.reader.List(ctx, &pools); err != nil {
+		return fmt.Errorf("listing IPPools: %w", err)
+	}
+	var allocs v1alpha1.IPAllocationList
+	if err := b.reader.List(ctx, &allocs); err != nil {
+		return fmt.Errorf("listing IPAllocations: %w", err)
+	}
+	keys := b.state.Build(pools.Items, allocs.Items)
+	ctrl.LoggerFrom(ctx).Info("rebuilt allocations", "pools", len(pools.Items), "allocations", len(allocs.Items))
+	// Holders are reconciled so those deleted while we were down release.
+	b.svcQ.add(keys...)
+	return nil
+}
+
+// queueRef hands a controller's queue to code outside its event sources.
+type queueRef struct {
+	mu sync.RWMutex
+	q  workqueue.TypedRateLimitingInterface[reconcile.Request]
+}
+
+func (r *queueRef) source() source.Source {
+	return source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+		r.mu.Lock()
+		r.q = q
+		r.mu.Unlock()
+		return nil
+	})
+}
+
+// add enqueues Services; before the controller started, the initial list
+// reconciles everything anyway, so dropping is fine.
+func (r *queueRef) add(keys ...svcKey) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.q == nil {
+		return
+	}
+	for _, k := range keys {
+		r.q.Add(reconcile.Request{NamespacedName: k})
+	}
+}
+
+func (r *queueRef) addAfter(name string, d time.Duration) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.q == nil {
+		return
+	}
+	r.q.AddAfter(reconcile.Request{NamespacedName: svcKey{Name: name}}, d)
+}
+
+// allocationHandler keeps the State in step with IPAllocations changed by
+// anyone but this process (a previous instance, a user deleting one).
+func allocationHandler(st *State) handler.EventHandler {
+	enqueue := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], keys []svcKey) {
+		for _, k := range keys {
+			q.Add(reconcile.Request{NamespacedName: k})
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if a, ok := e.Object.(*v1alpha1.IPAllocation); ok {
+				enqueue(q, st.Observe(a))
+			}
+		},
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if a, ok := e.ObjectNew.(*v1alpha1.IPAllocation); ok {
+				enqueue(q, st.Observe(a))
+			}
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if a, ok := e.Object.(*v1alpha1.IPAllocation); ok {
+				enqueue(q, st.Forget(a))
+			}
+		},
+	}
+}
+
+// namespaceHandler retries the pending Services of a namespace whose labels
+// changed (pools may select namespaces by label).
+func namespaceHandler(st *State) handler.EventHandler {
+	return handler.Funcs{
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			for _, k := range st.PendingIn(e.ObjectNew.GetName()) {
+				q.Add(reconcile.Request{NamespacedName: k})
+			}
+		},
+	}
+}
+
+// metaChanged passes pool updates that change deletion or finalizers, which
+// do not bump the generation.
+type metaChanged struct{ predicate.Funcs }
+
+func (metaChanged) Update(e event.UpdateEvent) bool {
+	o, n := e.ObjectOld, e.ObjectNew
+	return !o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) || len(o.GetFinalizers()) != len(n.GetFinalizers())
+}
