@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -76,6 +77,11 @@ func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Namespaces: map[string]cache.Config{v1alpha1.InstallNamespace: {}}},
 			&corev1.Node{}:   {Field: fields.OneTermEqualSelector("metadata.name", opts.NodeName)},
+			// Every Service and EndpointSlice of the cluster is cached: keep
+			// only what Compute reads, so memory follows their number, not
+			// their size.
+			&corev1.Service{}:            {Transform: trimService},
+			&discoveryv1.EndpointSlice{}: {Transform: trimEndpointSlice},
 		},
 	})
 	if err != nil {
@@ -189,6 +195,46 @@ func setupPeerStatus(mgr ctrl.Manager, c cache.Cache) error {
 				return out
 			}))).
 		Complete(pr)
+}
+
+// trimService keeps the fields of a Service that the speaker reads.
+func trimService(obj any) (any, error) {
+	s, ok := obj.(*corev1.Service)
+	if !ok {
+		return obj, nil // e.g. a deletion tombstone
+	}
+	return &corev1.Service{
+		ObjectMeta: trimMeta(s.ObjectMeta),
+		Spec: corev1.ServiceSpec{
+			Type:                  s.Spec.Type,
+			ExternalTrafficPolicy: s.Spec.ExternalTrafficPolicy,
+			LoadBalancerClass:     s.Spec.LoadBalancerClass,
+		},
+	}, nil
+}
+
+// trimEndpointSlice keeps, of each endpoint, its node and conditions.
+func trimEndpointSlice(obj any) (any, error) {
+	s, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return obj, nil
+	}
+	out := &discoveryv1.EndpointSlice{ObjectMeta: trimMeta(s.ObjectMeta), AddressType: s.AddressType}
+	if svc, ok := s.Labels[discoveryv1.LabelServiceName]; ok {
+		out.Labels = map[string]string{discoveryv1.LabelServiceName: svc}
+	}
+	out.Endpoints = make([]discoveryv1.Endpoint, len(s.Endpoints))
+	for i, e := range s.Endpoints {
+		out.Endpoints[i] = discoveryv1.Endpoint{NodeName: e.NodeName, Conditions: e.Conditions}
+	}
+	return out, nil
+}
+
+func trimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Namespace: m.Namespace, Name: m.Name, UID: m.UID, ResourceVersion: m.ResourceVersion,
+		Generation: m.Generation, DeletionTimestamp: m.DeletionTimestamp,
+	}
 }
 
 // constant enqueues the same key for every event.
