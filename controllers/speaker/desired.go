@@ -111,9 +111,6 @@ type Desired struct {
 	// RequeueAfter is when the decision changes by itself (end of the drain
 	// time); 0 when it does not.
 	RequeueAfter time.Duration
-	// Services lists, per announced address, the Services that want it
-	// announced from this node.
-	Services map[netip.Addr][]types.NamespacedName
 }
 
 // NextDrainSince returns when the current drain started: zero when the node
@@ -338,11 +335,9 @@ func Compute(in Inputs) Desired {
 				continue // the API server validates it; nothing sensible to announce
 			}
 			addr = addr.Unmap()
-			wanting := wantingServices(alloc, in, nodeNameOf(node))
-			if len(wanting) == 0 {
+			if !anyServiceWants(alloc, in, nodeNameOf(node)) {
 				continue
 			}
-			announced := false
 			for _, a := range applicable {
 				if !a.selectsPool(alloc.Spec.Pool, in.Pools) {
 					continue
@@ -369,14 +364,7 @@ func Compute(in Inputs) Desired {
 					} else {
 						m[peer] = a.attrs
 					}
-					announced = true
 				}
-			}
-			if announced {
-				if out.Services == nil {
-					out.Services = make(map[netip.Addr][]types.NamespacedName)
-				}
-				out.Services[addr] = wanting
 			}
 		}
 	}
@@ -535,10 +523,9 @@ func mergeAttributes(a, b bgp.Attributes) bgp.Attributes {
 	return m
 }
 
-// wantingServices returns the Services of an allocation that want its
-// address announced from this node, sorted.
-func wantingServices(alloc *v1alpha1.IPAllocation, in Inputs, nodeName string) []types.NamespacedName {
-	var out []types.NamespacedName
+// anyServiceWants reports whether one of the Services of an allocation
+// (several when the address is shared) wants it announced from this node.
+func anyServiceWants(alloc *v1alpha1.IPAllocation, in Inputs, nodeName string) bool {
 	for _, ref := range alloc.Spec.Services {
 		key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
 		svc := in.Services[key]
@@ -547,13 +534,10 @@ func wantingServices(alloc *v1alpha1.IPAllocation, in Inputs, nodeName string) [
 		}
 		local := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
 		if hasUsableEndpoint(in.EndpointSlices[key], local, nodeName) {
-			out = append(out, key)
+			return true
 		}
 	}
-	slices.SortFunc(out, func(a, b types.NamespacedName) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-	})
-	return out
+	return false
 }
 
 // serviceQualifies reports whether the Service is still the one the
