@@ -88,7 +88,8 @@ var _ = Describe("Admission of invalid objects", func() {
 		Entry("peer address not an IP", peer(func(s *v1.BGPPeerSpec) { s.Address = "router.example" }), "spec.address", "must be an IP address"),
 		Entry("peer port 0", peer(func(s *v1.BGPPeerSpec) { s.Port = -1 }), "spec.port", "should be greater than or equal to 1"),
 		Entry("peer port 65536", peer(func(s *v1.BGPPeerSpec) { s.Port = 65536 }), "spec.port", "should be less than or equal to 65535"),
-		Entry("peer hold time 2s", peer(func(s *v1.BGPPeerSpec) { s.HoldTime = dur("2s") }), "spec.holdTime", "holdTime must be 0 or between 3s and 65535s"),
+		Entry("peer hold time 2s", peer(func(s *v1.BGPPeerSpec) { s.HoldTime = dur("2s") }), "spec.holdTime", "holdTime must be between 3s and 65535s"),
+		Entry("peer hold time 0 (the BGP engine cannot propose it)", peer(func(s *v1.BGPPeerSpec) { s.HoldTime = dur("0s"); s.KeepaliveTime = dur("1s") }), "spec.holdTime", "a hold time of 0 is not supported"),
 		Entry("peer keepalive not below hold", peer(func(s *v1.BGPPeerSpec) { s.HoldTime = dur("9s"); s.KeepaliveTime = dur("9s") }), "spec", "keepaliveTime must be less than holdTime"),
 		Entry("peer multihop TTL 0", peer(func(s *v1.BGPPeerSpec) { s.EBGPMultihop = ptr.To[int32](0) }), "spec.ebgpMultihop", "should be greater than or equal to 1"),
 		Entry("peer multihop TTL 256", peer(func(s *v1.BGPPeerSpec) { s.EBGPMultihop = ptr.To[int32](256) }), "spec.ebgpMultihop", "should be less than or equal to 255"),
@@ -124,7 +125,7 @@ var _ = Describe("Admission of invalid objects", func() {
 		Entry("IPv6 range with compressed forms", pool("2001:db8::ffff-2001:db8:0:1::")),
 		Entry("IPv6 range, full form", pool("2001:0db8:0000:0000:0000:0000:0000:0001-2001:db8::2")),
 		Entry("mixed-family pool", pool("192.0.2.0/24", "2001:db8::/64", "198.51.100.1-198.51.100.9")),
-		Entry("hold time 0", peer(func(s *v1.BGPPeerSpec) { s.HoldTime = dur("0s"); s.KeepaliveTime = dur("0s") })),
+		Entry("short timers", peer(func(s *v1.BGPPeerSpec) { s.HoldTime = dur("3s"); s.KeepaliveTime = dur("1s") })),
 		Entry("4-byte ASN", peer(func(s *v1.BGPPeerSpec) { s.ASN = 4294967294; s.LocalASN = 4200000000 })),
 		Entry("IPv6 peer", peer(func(s *v1.BGPPeerSpec) { s.Address = "2001:db8::1"; s.SourceAddress = "2001:db8::2" })),
 		Entry("well-known communities", adv(func(s *v1.BGPAdvertisementSpec) {
