@@ -113,8 +113,8 @@ var _ = Describe("The rendered install (config/default)", Ordered, func() {
 			if o.GetKind() != "Deployment" {
 				continue
 			}
-			replicas, _, _ := unstructured.NestedInt64(o.Object, "spec", "replicas")
-			Expect(replicas).To(Equal(int64(2)))
+			replicas, _, _ := unstructured.NestedFieldNoCopy(o.Object, "spec", "replicas")
+			Expect(replicas).To(BeNumerically("==", 2))
 			cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
 			c := cs[0].(map[string]any)
 			Expect(c).To(HaveKey("livenessProbe"))
