@@ -70,5 +70,21 @@ IMAGE ?= ghcr.io/bgplb/bgplb:$(VERSION)
 image: build ## Build bin/bgplb-image.tar, an OCI image of the static binary (no Docker engine needed).
 	cd hack/image && GOWORK=off $(GO) run . -binary $(CURDIR)/$(BIN)/bgplb -out $(CURDIR)/$(BIN)/bgplb-image.tar -tag $(IMAGE)
 
+demo: ## Run bgplb on the lab (FRR routers, nodes, client in namespaces) with a demo Service; Ctrl-C tears it down (root).
+	@hack/lab-deps.sh --check
+	CGO_ENABLED=0 $(GO) build -tags lab -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/bgplb-lab ./cmd/bgplb
+	@$(ENVTEST_ASSETS) && exec $(BIN)/bgplb-lab lab demo
+
+bench-announce: ## Lab benchmark: Service -> route latency, a burst of 1,000, failover with and without BFD (root); prints figures.
+	@hack/lab-deps.sh --check
+	@$(MAKE) --no-print-directory build
+	$(ENVTEST_ASSETS) && BGPLB_BIN=$(CURDIR)/$(BIN)/bgplb $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./test/bench/announce/
+
+# Services created by bench-ipam.
+N ?= 1000
+
+bench-ipam: build ## IPAM benchmark: N Services (default 1000) vs the API server's ceiling; prints one line of figures.
+	$(ENVTEST_ASSETS) && $(GO) run ./test/bench/ipam -n $(N) -bin $(BIN)/bgplb
+
 clean: ## Remove build output.
 	rm -rf $(BIN)

@@ -120,6 +120,7 @@ func CanShare(a, b ShareInfo) error {
 		}
 	}
 	if len(clash) > 0 {
+		slices.Sort(clash)
 		return fmt.Errorf("%s/%s and %s/%s both use %s", a.Namespace, a.Name, b.Namespace, b.Name, strings.Join(clash, ", "))
 	}
 	return nil
