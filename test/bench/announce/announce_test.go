@@ -1,0 +1,596 @@
+// Package announce benchmarks how fast the routers learn and forget
+// Service addresses: on the network-namespace lab, with the real controller
+// and speakers, against FRR routers, timed by the routers' own kernels.
+//
+//	make bench-announce            # or:
+//	BGPLB_BIN=bin/bgplb go test -run '^$' -bench . -benchtime 1x ./test/bench/announce
+//
+// It prints figures and never fails on them. Knobs: BGPLB_BENCH_SEQUENTIAL
+// (default 100), BGPLB_BENCH_BURST (1000), BGPLB_BENCH_FAILOVERS (5 with
+// BFD, 3 without).
+package announce
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/test/lab"
+	"github.com/bgplb/bgplb/test/labcluster"
+)
+
+const ns = "bench"
+
+var (
+	// seqPool is the lab pool's IPv4 half (config/samples/lab).
+	seqPool = netip.MustParsePrefix("203.0.113.0/25")
+	// burstPool holds the burst's IPv6 addresses: the IPv4 documentation
+	// range has only 256, so the thousand-Service burst is IPv6 /128s.
+	burstPool = netip.MustParsePrefix("2001:db8:ffff::1000/116")
+	peers     = []string{"r1-v4", "r1-v6", "r2-v4", "r2-v6"}
+)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// BenchmarkAnnounce runs the phases on one lab: announcement latency one
+// Service at a time, a burst, and failover with and without BFD.
+//
+// The routers keep FRR's defaults for the receive path. "coalesce-time"
+// is not set: it only delays updates a router sends, and the lab's routers
+// send none to the nodes. What the figures include on the router side is
+// bgpd's route processing and zebra's work queue (FRR defaults) before the
+// kernel route appears.
+func BenchmarkAnnounce(b *testing.B) {
+	lab.RequireLab(b)
+	ctrllog.SetLogger(logr.Discard())
+	ctx := context.Background()
+	start := time.Now()
+	// BFD is off for the announce phases (it plays no part in announcing,
+	// and a BFD problem must not disturb those figures); the BFD failover
+	// phase turns it on, on both ends.
+	c, err := labcluster.Start(ctx, labcluster.Options{
+		Progress: os.Stderr,
+		Router: func(_ string, cfg *lab.RouterConfig) {
+			for i := range cfg.PeerGroups {
+				cfg.PeerGroups[i].BFD = false
+			}
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	uninstall := c.StopOnSignal()
+	defer func() {
+		uninstall()
+		if err := c.Stop(); err != nil {
+			b.Errorf("stop lab: %v", err)
+		}
+	}()
+	for _, p := range peers {
+		if err := setPeer(ctx, c, p, func(s *v1alpha1.BGPPeerSpec) { s.BFD = &v1alpha1.BFD{Enabled: false} }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := setup(ctx, c); err != nil {
+		b.Fatal(err)
+	}
+	fmt.Fprintf(os.Stderr, "lab ready in %v\n", time.Since(start).Round(time.Millisecond))
+	var report []string
+	add := func(format string, args ...any) {
+		line := fmt.Sprintf(format, args...)
+		report = append(report, line)
+		fmt.Println(line)
+	}
+
+	b.Run("sequential", func(b *testing.B) { sequential(b, c, envInt("BGPLB_BENCH_SEQUENTIAL", 100), add) })
+	b.Run("burst", func(b *testing.B) { burst(b, c, envInt("BGPLB_BENCH_BURST", 1000), add) })
+	b.Run("failover-holdtime", func(b *testing.B) { failover(b, c, false, envInt("BGPLB_BENCH_FAILOVERS_NOBFD", 3), add) })
+	b.Run("failover-bfd", func(b *testing.B) { failover(b, c, true, envInt("BGPLB_BENCH_FAILOVERS", 5), add) })
+
+	fmt.Println("\n== bench-announce summary (targets in DESIGN.md; figures only, nothing fails on them)")
+	for _, l := range report {
+		fmt.Println("  " + l)
+	}
+}
+
+// setup creates the benchmark's namespace, the burst pool and its
+// advertisement, and waits until every session is up.
+func setup(ctx context.Context, c *labcluster.Cluster) error {
+	if err := c.EnsureNamespace(ctx, ns); err != nil {
+		return err
+	}
+	objs := []client.Object{
+		&v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "bench-burst"},
+			Spec: v1alpha1.IPPoolSpec{Addresses: []v1alpha1.AddressRange{v1alpha1.AddressRange(burstPool.String())}, AutoAssign: ptr.To(false)}},
+		&v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "bench-burst"},
+			Spec: v1alpha1.BGPAdvertisementSpec{IPPools: []string{"bench-burst"}}},
+	}
+	for _, o := range objs {
+		if err := c.Client.Create(ctx, o); err != nil {
+			return err
+		}
+	}
+	return waitSessions(ctx, c, 3*time.Minute)
+}
+
+// waitSessions waits until both routers have every node's sessions up.
+func waitSessions(ctx context.Context, c *labcluster.Cluster, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		up := 0
+		for _, r := range c.Lab.Routers() {
+			nbrs, err := labcluster.Neighbors(r)
+			if err != nil {
+				continue
+			}
+			for _, n := range nbrs {
+				if n.State == "Established" {
+					up++
+				}
+			}
+		}
+		if up == 2*2*len(c.Lab.Nodes()) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d sessions established after %v", up, 4*len(c.Lab.Nodes()), timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func setPeer(ctx context.Context, c *labcluster.Cluster, name string, mutate func(*v1alpha1.BGPPeerSpec)) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		p := &v1alpha1.BGPPeer{}
+		if err := c.Client.Get(ctx, types.NamespacedName{Name: name}, p); err != nil {
+			return err
+		}
+		mutate(&p.Spec)
+		return c.Client.Update(ctx, p)
+	})
+}
+
+// sequential creates n IPv4 Services one at a time and times each from
+// the create call to its route in r1's and r2's kernel tables.
+func sequential(b *testing.B, c *labcluster.Cluster, n int, add func(string, ...any)) {
+	ctx := context.Background()
+	r1, r2 := c.Lab.Router("r1"), c.Lab.Router("r2")
+	w1, err := labcluster.WatchRoutes(r1.Netns)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w1.Close()
+	w2, err := labcluster.WatchRoutes(r2.Netns)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w2.Close()
+	var first, both []time.Duration
+	var svcs []*corev1.Service
+	defer func() { cleanup(b, c, svcs, seqPool) }()
+	for i := range n {
+		svc := c.ServiceObject(labcluster.ServiceOptions{Namespace: ns, Name: fmt.Sprintf("seq-%03d", i)})
+		// The endpoints exist already, as they would for pods that are running.
+		if err := c.SetBackends(ctx, svc, c.NodeNames()...); err != nil {
+			b.Fatal(err)
+		}
+		known := w1.SeenIn(seqPool)
+		t0 := time.Now()
+		if err := c.Client.Create(ctx, svc); err != nil {
+			b.Fatal(err)
+		}
+		svcs = append(svcs, svc)
+		p, t1, err := waitNew(ctx, w1, seqPool, known, time.Minute)
+		if err != nil {
+			b.Fatalf("service %d: %v", i, err)
+		}
+		t2, err := waitSeen(ctx, w2, p, time.Minute)
+		if err != nil {
+			b.Fatalf("service %d at r2: %v", i, err)
+		}
+		first = append(first, t1.Sub(t0))
+		both = append(both, later(t1, t2).Sub(t0))
+	}
+	// The routes seen must be the Services' addresses.
+	if err := checkAddresses(ctx, c, svcs, w1, seqPool); err != nil {
+		b.Error(err)
+	}
+	p1, p2 := percentiles(first), percentiles(both)
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(ms(p1[0]), "p50-ms")
+	b.ReportMetric(ms(p1[1]), "p95-ms")
+	b.ReportMetric(ms(p1[2]), "p99-ms")
+	add("one at a time (%d IPv4 Services): create -> route in r1's kernel: p50 %v p95 %v p99 %v max %v (target p99 < 100ms)",
+		n, round(p1[0]), round(p1[1]), round(p1[2]), round(slices.Max(first)))
+	add("one at a time: create -> route in both routers' kernels: p50 %v p95 %v p99 %v", round(p2[0]), round(p2[1]), round(p2[2]))
+}
+
+// burst creates n IPv6 Services (with their EndpointSlices) from 16
+// clients at once and times how long until all are in r1's kernel table,
+// against how long the creates took.
+func burst(b *testing.B, c *labcluster.Cluster, n int, add func(string, ...any)) {
+	ctx := context.Background()
+	r1 := c.Lab.Router("r1")
+	w, err := labcluster.WatchRoutes(r1.Netns)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	svcs := make([]*corev1.Service, n)
+	for i := range svcs {
+		svcs[i] = c.ServiceObject(labcluster.ServiceOptions{Namespace: ns, Name: fmt.Sprintf("burst-%04d", i),
+			Families: labcluster.IPv6, Annotations: map[string]string{v1alpha1.AnnotationIPPool: "bench-burst"}})
+	}
+	defer func() { cleanup(b, c, svcs, burstPool) }()
+	created := make([]time.Time, n)
+	start := time.Now()
+	err = parallel(16, n, func(i int) error {
+		if err := c.SetBackends(ctx, svcs[i], c.NodeNames()...); err != nil {
+			return err
+		}
+		if err := c.Client.Create(ctx, svcs[i]); err != nil {
+			return err
+		}
+		created[i] = time.Now()
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	createTime := slices.MaxFunc(created, func(a, b time.Time) int { return a.Compare(b) }).Sub(start)
+
+	// All n routes in the kernel: from the route events, or (if the kernel
+	// dropped events) from counting the table.
+	deadline := time.Now().Add(10 * time.Minute)
+	var routed time.Duration
+	for {
+		seen := w.SeenIn(burstPool)
+		if len(seen) >= n {
+			var last time.Time
+			for _, t := range seen {
+				last = later(last, t)
+			}
+			routed = last.Sub(start)
+			break
+		}
+		if w.Overflowed() {
+			if cnt, err := labcluster.CountKernelRoutes(r1, burstPool); err == nil && cnt >= n {
+				routed = time.Since(start)
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of %d burst routes in r1's kernel after 10 minutes", len(seen), n)
+		}
+		select {
+		case <-w.Changed():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if err := checkAddresses(ctx, c, svcs, w, burstPool); err != nil {
+		b.Error(err)
+	}
+	ratio := routed.Seconds() / createTime.Seconds()
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(createTime.Seconds(), "create-s")
+	b.ReportMetric(routed.Seconds(), "routed-s")
+	b.ReportMetric(ratio, "routed/create")
+	note := ""
+	if w.Overflowed() {
+		note = " (route events overflowed; the end was found by counting the table)"
+	}
+	add("burst of %d IPv6 Services (16 clients): objects created in %v, all routed in r1's kernel after %v: %.2fx (target <= 1.25x)%s",
+		n, round(createTime), round(routed), ratio, note)
+}
+
+// failover freezes a node's speaker (SIGSTOP) and times how long until the
+// routers' kernel routes stop using that node, reps times, with BFD on
+// both ends or with only the hold time (9 s) to notice.
+func failover(b *testing.B, c *labcluster.Cluster, bfd bool, reps int, add func(string, ...any)) {
+	ctx := context.Background()
+	if bfd {
+		for _, r := range c.Lab.Routers() {
+			cfg := r.Config()
+			cfg.PeerGroups = slices.Clone(cfg.PeerGroups)
+			for i := range cfg.PeerGroups {
+				cfg.PeerGroups[i].BFD = true
+			}
+			if err := r.Reconfigure(ctx, cfg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, p := range peers {
+			if err := setPeer(ctx, c, p, func(s *v1alpha1.BGPPeerSpec) {
+				s.BFD = &v1alpha1.BFD{Enabled: true, MinReceiveInterval: &metav1.Duration{Duration: 300 * time.Millisecond},
+					MinTransmitInterval: &metav1.Duration{Duration: 300 * time.Millisecond}, DetectMultiplier: ptr.To[int32](3)}
+			}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := waitSessions(ctx, c, 3*time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	svc, err := c.CreateService(ctx, labcluster.ServiceOptions{Namespace: ns, Name: fmt.Sprintf("failover-bfd-%v", bfd)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { cleanup(b, c, []*corev1.Service{svc}, seqPool) }()
+	addr, err := waitAddress(ctx, c, svc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	prefix := labcluster.HostPrefix(addr)
+	routers := c.Lab.Routers()
+	watchers := make([]*labcluster.RouteWatcher, len(routers))
+	for i, r := range routers {
+		if watchers[i], err = labcluster.WatchRoutes(r.Netns); err != nil {
+			b.Fatal(err)
+		}
+		defer watchers[i].Close()
+	}
+	nodes := c.NodeNames()
+	var times []time.Duration
+	for rep := range reps {
+		node := nodes[rep%len(nodes)]
+		if err := waitHops(ctx, c, prefix, len(nodes), 3*time.Minute); err != nil {
+			b.Fatalf("rep %d: %v", rep, err)
+		}
+		p := c.Speaker(node)
+		t0 := time.Now()
+		if err := p.Signal(syscall.SIGSTOP); err != nil {
+			b.Fatal(err)
+		}
+		gone := make([]time.Time, len(routers))
+		errs := make([]error, len(routers))
+		var wg sync.WaitGroup
+		for i, r := range routers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+				defer cancel()
+				gone[i], errs[i] = watchers[i].WaitUntil(wctx, 20*time.Millisecond, func() (bool, error) {
+					hops, err := r.KernelRoutes(prefix)
+					return err == nil && len(hops) > 0 && !slices.Contains(c.NodesOf(hops), node), err
+				})
+			}()
+		}
+		wg.Wait()
+		_ = p.Signal(syscall.SIGCONT)
+		for i, err := range errs {
+			if err != nil {
+				b.Fatalf("rep %d: %s never dropped frozen %s: %v", rep, routers[i].Name, node, err)
+			}
+			times = append(times, gone[i].Sub(t0))
+		}
+	}
+	if err := waitHops(ctx, c, prefix, len(nodes), 3*time.Minute); err != nil {
+		b.Error(err)
+	}
+	slices.Sort(times)
+	med := times[len(times)/2]
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(ms(med), "median-ms")
+	b.ReportMetric(ms(times[len(times)-1]), "max-ms")
+	what, target := "hold time 9 s, no BFD", ""
+	if bfd {
+		what, target = "BFD 300ms x 3", " (target < 1s)"
+	}
+	add("SIGSTOP of a speaker -> its next hop out of the routers' kernel tables, %s: median %v, min %v, max %v over %d samples%s",
+		what, round(med), round(times[0]), round(times[len(times)-1]), len(times), target)
+}
+
+// waitNew waits for a route inside pool that is not in known and returns it
+// with the time the kernel announced it.
+func waitNew(ctx context.Context, w *labcluster.RouteWatcher, pool netip.Prefix, known map[netip.Prefix]time.Time, timeout time.Duration) (netip.Prefix, time.Time, error) {
+	deadline := time.After(timeout)
+	for {
+		for p, t := range w.SeenIn(pool) {
+			if _, old := known[p]; !old {
+				return p, t, nil
+			}
+		}
+		select {
+		case <-w.Changed():
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			return netip.Prefix{}, time.Time{}, fmt.Errorf("no new route inside %s within %v", pool, timeout)
+		case <-ctx.Done():
+			return netip.Prefix{}, time.Time{}, ctx.Err()
+		}
+	}
+}
+
+func waitSeen(ctx context.Context, w *labcluster.RouteWatcher, p netip.Prefix, timeout time.Duration) (time.Time, error) {
+	deadline := time.After(timeout)
+	for {
+		if t, ok := w.FirstSeen(p); ok {
+			return t, nil
+		}
+		select {
+		case <-w.Changed():
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			return time.Time{}, fmt.Errorf("no route for %s within %v", p, timeout)
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		}
+	}
+}
+
+// waitHops waits until both routers route prefix over want next hops.
+func waitHops(ctx context.Context, c *labcluster.Cluster, prefix netip.Prefix, want int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok := true
+		for _, r := range c.Lab.Routers() {
+			hops, err := r.KernelRoutes(prefix)
+			if err != nil || len(hops) != want {
+				ok = false
+			}
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not routed over %d next hops within %v", prefix, want, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func waitAddress(ctx context.Context, c *labcluster.Cluster, svc *corev1.Service) (netip.Addr, error) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		cur := &corev1.Service{}
+		if err := c.Client.Get(ctx, client.ObjectKeyFromObject(svc), cur); err == nil {
+			if a := labcluster.ServiceAddresses(cur); len(a) > 0 {
+				return a[0], nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return netip.Addr{}, fmt.Errorf("%s/%s got no address", svc.Namespace, svc.Name)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkAddresses verifies that the routes the watcher saw inside pool are
+// exactly the Services' addresses.
+func checkAddresses(ctx context.Context, c *labcluster.Cluster, svcs []*corev1.Service, w *labcluster.RouteWatcher, pool netip.Prefix) error {
+	seen := w.SeenIn(pool)
+	for _, svc := range svcs {
+		cur := &corev1.Service{}
+		if err := c.Client.Get(ctx, client.ObjectKeyFromObject(svc), cur); err != nil {
+			return err
+		}
+		addrs := labcluster.ServiceAddresses(cur)
+		if len(addrs) != 1 {
+			return fmt.Errorf("%s has addresses %v", svc.Name, addrs)
+		}
+		if _, ok := seen[labcluster.HostPrefix(addrs[0])]; !ok {
+			return fmt.Errorf("%s holds %s, which never reached r1's kernel", svc.Name, addrs[0])
+		}
+	}
+	return nil
+}
+
+// cleanup deletes the Services and waits until their routes are gone.
+func cleanup(b *testing.B, c *labcluster.Cluster, svcs []*corev1.Service, pool netip.Prefix) {
+	ctx := context.Background()
+	start := time.Now()
+	err := parallel(16, len(svcs), func(i int) error {
+		if svcs[i] == nil {
+			return nil
+		}
+		return c.DeleteService(ctx, svcs[i])
+	})
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for _, r := range c.Lab.Routers() {
+		for {
+			n, err := labcluster.CountKernelRoutes(r, pool)
+			if err == nil && n == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Errorf("%s still has %d routes in %s five minutes after the deletes (%v)", r.Name, n, pool, err)
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	if len(svcs) > 1 {
+		fmt.Fprintf(os.Stderr, "deleted %d Services; routes gone from both routers after %v\n", len(svcs), round(time.Since(start)))
+	}
+}
+
+// parallel runs fn(0..n-1) on workers goroutines and returns the first error.
+func parallel(workers, n int, fn func(i int) error) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	next := make(chan int)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
+
+// percentiles returns p50, p95 and p99 (nearest rank).
+func percentiles(d []time.Duration) [3]time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	at := func(p float64) time.Duration {
+		i := int(p*float64(len(s))+0.999999) - 1
+		return s[min(max(i, 0), len(s)-1)]
+	}
+	return [3]time.Duration{at(0.50), at(0.95), at(0.99)}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func round(d time.Duration) time.Duration {
+	if d > 10*time.Second {
+		return d.Round(10 * time.Millisecond)
+	}
+	return d.Round(100 * time.Microsecond)
+}
