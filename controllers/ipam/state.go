@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 
@@ -935,30 +934,43 @@ type PoolUsage struct {
 	Outside []string // up to 5 addresses outside the pool's ranges
 }
 
-// Usage returns a pool's statistics and holders.
+// Usage returns a pool's statistics and holders. It keeps only the lowest
+// few addresses for the messages, so it costs O(held) without sorting.
 func (s *State) Usage(pool string) (map[ipam.Family]ipam.Stats, PoolUsage) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var u PoolUsage
-	var recs []*record
+	var low, outside []*record // the lowest 5 of each, sorted
+	keep := func(list []*record, rec *record) []*record {
+		i, _ := slices.BinarySearchFunc(list, rec.addr, func(r *record, a netip.Addr) int { return r.addr.Compare(a) })
+		if i >= 5 {
+			return list
+		}
+		list = slices.Insert(list, i, rec)
+		if len(list) > 5 {
+			list = list[:5]
+		}
+		return list
+	}
 	for _, rec := range s.recs {
-		if rec.pool == pool {
-			recs = append(recs, rec)
+		if rec.pool != pool {
+			continue
+		}
+		u.Held++
+		low = keep(low, rec)
+		if !s.alloc.InPool(pool, rec.addr) {
+			outside = keep(outside, rec)
 		}
 	}
-	sort.Slice(recs, func(i, j int) bool { return recs[i].addr.Less(recs[j].addr) })
-	u.Held = len(recs)
-	for _, rec := range recs {
-		if len(u.Holders) < 5 {
-			h := holders(rec.want)
-			if h == "" {
-				h = "(being released)"
-			}
-			u.Holders = append(u.Holders, fmt.Sprintf("%s (%s)", h, rec.addr))
+	for _, rec := range low {
+		h := holders(rec.want)
+		if h == "" {
+			h = "(being released)"
 		}
-		if len(u.Outside) < 5 && !s.alloc.InPool(pool, rec.addr) {
-			u.Outside = append(u.Outside, rec.addr.String())
-		}
+		u.Holders = append(u.Holders, fmt.Sprintf("%s (%s)", h, rec.addr))
+	}
+	for _, rec := range outside {
+		u.Outside = append(u.Outside, rec.addr.String())
 	}
 	return s.alloc.Stats(pool), u
 }

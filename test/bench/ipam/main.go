@@ -1,0 +1,651 @@
+// Command ipam benchmarks the IPAM controller against the API server's
+// ceiling, on a real kube-apiserver and etcd (envtest).
+//
+// It first measures the ceiling: a plain client with the given QPS/burst and
+// as many goroutines as there are creators writes, for each of N Services,
+// what the controller writes (create the Service, create its IPAllocation,
+// patch its status). Then it starts the real controller (the built binary as
+// a child process, or in-process with -inprocess), creates N LoadBalancer
+// Services from the same number of parallel clients, and waits until every
+// one has its address. It prints one line:
+//
+//	services=N seconds=S rate=R/s duplicates=D ceiling=C/s ratio=R/C
+//
+// and diagnostics on stderr.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	ipamctrl "github.com/bgplb/bgplb/controllers/ipam"
+	"github.com/bgplb/bgplb/test/envtest/framework"
+)
+
+type options struct {
+	n, clients, workers int
+	qps                 float64
+	burst               int
+	bin                 string
+	inProcess           bool
+	cpuProfile          string
+	apiProfile          string
+	logFile             string
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.n, "n", 1000, "Services to create")
+	flag.IntVar(&o.clients, "clients", 16, "parallel clients creating Services (and goroutines of the ceiling)")
+	flag.IntVar(&o.workers, "workers", 16, "the controller's concurrent reconciles")
+	flag.Float64Var(&o.qps, "qps", 3000, "client QPS of every client: creators, ceiling and controller")
+	flag.IntVar(&o.burst, "burst", 6000, "client burst of every client")
+	flag.StringVar(&o.bin, "bin", "bin/bgplb", "the bgplb binary to run as the controller")
+	flag.BoolVar(&o.inProcess, "inprocess", false, "run the controller in this process instead of the binary")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the controller phase (useful with -inprocess)")
+	flag.StringVar(&o.apiProfile, "apiserver-cpuprofile", "", "write a 30s CPU profile of kube-apiserver taken during the controller phase")
+	flag.StringVar(&o.logFile, "controller-log", filepath.Join(os.TempDir(), "bgplb-bench-ipam-controller.log"), "where the controller's log goes")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintf(os.Stderr, "bench-ipam: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// Address plan: the controller's pool and the ceiling's addresses are
+// disjoint halves of 198.19.0.0/16 (the benchmarking range; the envtest
+// API server takes its cluster IPs from 198.18.0.0/16).
+var (
+	poolRange    = netip.MustParsePrefix("198.19.0.0/17")
+	ceilingRange = netip.MustParsePrefix("198.19.128.0/17")
+)
+
+func run(o options) error {
+	if o.n > 1<<15 {
+		return fmt.Errorf("-n %d: at most %d Services fit the benchmark pool %s", o.n, 1<<15, poolRange)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ctrl.SetLogger(logr.Discard())
+	logf("starting envtest API server")
+	env, err := framework.Start(framework.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = env.Stop() }()
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
+	cfg.UserAgent = "bench-ipam"
+	c, err := client.New(cfg, client.Options{Scheme: framework.Scheme})
+	if err != nil {
+		return fmt.Errorf("creating client: %w", err)
+	}
+	procs := controlPlaneProcs()
+
+	// Phase 1: the ceiling.
+	if err := createNamespace(ctx, c, "bench-ceiling"); err != nil {
+		return err
+	}
+	cpu0 := cpuTimes(procs)
+	req0 := requestCounts(ctx, cfg)
+	t0 := time.Now()
+	if err := ceiling(ctx, c, o); err != nil {
+		return err
+	}
+	ceilSec := time.Since(t0).Seconds()
+	logf("ceiling: %d Services x (create Service, create IPAllocation, patch status) in %.2fs; CPU %s; requests %s",
+		o.n, ceilSec, cpuDiff(cpu0, cpuTimes(procs), o.n), requestDiff(req0, requestCounts(ctx, cfg)))
+	// Start the controller phase from the same state: kube-apiserver's
+	// ClusterIP allocator costs grow with the number of Services (it lists
+	// every IPAddress on each allocation), so the ceiling's Services go.
+	// Their allocations would otherwise also be released by the controller
+	// during its measurement.
+	t1 := time.Now()
+	if err := forEach(o.n, o.clients, func(i int) error {
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "bench-ceiling", Name: fmt.Sprintf("svc-%05d", i)}}
+		return client.IgnoreNotFound(c.Delete(ctx, svc))
+	}); err != nil {
+		return fmt.Errorf("deleting the ceiling's Services: %w", err)
+	}
+	if err := c.DeleteAllOf(ctx, &v1alpha1.IPAllocation{}); err != nil {
+		return fmt.Errorf("deleting the ceiling's IPAllocations: %w", err)
+	}
+	if err := waitFor(ctx, 2*time.Minute, func() (bool, error) {
+		var l v1alpha1.IPAllocationList
+		err := c.List(ctx, &l, client.Limit(1))
+		return err == nil && len(l.Items) == 0, err
+	}); err != nil {
+		return fmt.Errorf("waiting for the ceiling's IPAllocations to go: %w", err)
+	}
+	logf("deleted the ceiling's Services and IPAllocations in %.1fs", time.Since(t1).Seconds())
+
+	// Phase 2: the controller.
+	pool := &v1alpha1.IPPool{
+		ObjectMeta: metav1.ObjectMeta{Name: "bench"},
+		Spec:       v1alpha1.IPPoolSpec{Addresses: []v1alpha1.AddressRange{v1alpha1.AddressRange(poolRange.String())}},
+	}
+	if err := c.Create(ctx, pool); err != nil {
+		return fmt.Errorf("creating pool: %w", err)
+	}
+	if err := createNamespace(ctx, c, "bench"); err != nil {
+		return err
+	}
+	stop, ctrlPID, err := startController(ctx, env, cfg, o)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if ctrlPID > 0 {
+		procs = append(procs, proc{"controller", ctrlPID})
+	}
+	// The controller is ready once it has written the pool's status.
+	if err := waitFor(ctx, time.Minute, func() (bool, error) {
+		p := &v1alpha1.IPPool{}
+		err := c.Get(ctx, client.ObjectKey{Name: "bench"}, p)
+		return err == nil && p.Status.ObservedGeneration == p.Generation, err
+	}); err != nil {
+		return fmt.Errorf("waiting for the controller to start: %w", err)
+	}
+	w, err := watchAddresses(ctx, cfg, "bench")
+	if err != nil {
+		return err
+	}
+	defer w.stop()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("creating CPU profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("starting CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if o.apiProfile != "" {
+		go apiServerProfile(ctx, cfg, o.apiProfile)
+	}
+	cpu0 = cpuTimes(procs)
+	req0 = requestCounts(ctx, cfg)
+	t0 = time.Now()
+	var createdAt atomic.Int64
+	go func() {
+		if err := forEach(o.n, o.clients, func(i int) error {
+			return c.Create(ctx, service("bench", fmt.Sprintf("svc-%05d", i), v1alpha1.LoadBalancerClass))
+		}); err != nil {
+			logf("creating Services: %v", err)
+			cancel()
+		}
+		createdAt.Store(int64(time.Since(t0)))
+	}()
+	if err := w.waitAll(ctx, o.n, 10*time.Minute); err != nil {
+		return err
+	}
+	sec := time.Since(t0).Seconds()
+	logf("controller: %d Services created in %.2fs, all addressed after %.2fs; CPU %s; requests %s",
+		o.n, time.Duration(createdAt.Load()).Seconds(), sec, cpuDiff(cpu0, cpuTimes(procs), o.n), requestDiff(req0, requestCounts(ctx, cfg)))
+	if o.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	dups, err := duplicates(ctx, c, "bench")
+	if err != nil {
+		return err
+	}
+	rate, ceil := float64(o.n)/sec, float64(o.n)/ceilSec
+	fmt.Printf("services=%d seconds=%.2f rate=%.1f/s duplicates=%d ceiling=%.1f/s ratio=%.2f\n",
+		o.n, sec, rate, dups, ceil, rate/ceil)
+	return nil
+}
+
+// service is the benchmark's LoadBalancer Service.
+func service(ns, name, class string) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: corev1.ServiceSpec{
+			Type:                          corev1.ServiceTypeLoadBalancer,
+			LoadBalancerClass:             ptr.To(class),
+			AllocateLoadBalancerNodePorts: ptr.To(false),
+			Selector:                      map[string]string{"app": name},
+			Ports:                         []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}},
+		},
+	}
+}
+
+// ceiling writes, per Service, what the controller writes, from a plain
+// client: create the Service (of a class the controller ignores), create
+// its IPAllocation, patch its status the way the controller does.
+func ceiling(ctx context.Context, c client.Client, o options) error {
+	base := ceilingRange.Addr().As4()
+	first := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
+	return forEach(o.n, o.clients, func(i int) error {
+		svc := service("bench-ceiling", fmt.Sprintf("svc-%05d", i), "bench.example/ceiling")
+		if err := c.Create(ctx, svc); err != nil {
+			return fmt.Errorf("creating Service: %w", err)
+		}
+		v := first + uint32(i)
+		addr := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+		alloc := &v1alpha1.IPAllocation{
+			ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.AllocationName(addr.String())},
+			Spec: v1alpha1.IPAllocationSpec{Address: addr.String(), Pool: "bench-ceiling", Services: []v1alpha1.ServiceReference{
+				{Namespace: svc.Namespace, Name: svc.Name, UID: svc.UID}}},
+		}
+		if err := c.Create(ctx, alloc); err != nil {
+			return fmt.Errorf("creating IPAllocation: %w", err)
+		}
+		out := ipamctrl.Outcome{Manage: true, Addrs: []ipamctrl.Assigned{{Addr: addr, Pool: "bench-ceiling"}}}
+		st := ipamctrl.DesiredStatus(ipamctrl.ServiceStatus{}, out, nil, svc.Generation, metav1.Now())
+		st.Condition.Type = "bench.example/Ceiling"
+		patch, err := ipamctrl.StatusPatch(svc.ResourceVersion, st, false)
+		if err != nil {
+			return err
+		}
+		target := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: svc.Name}}
+		if err := c.Status().Patch(ctx, target, client.RawPatch(types.StrategicMergePatchType, patch)); err != nil {
+			return fmt.Errorf("patching status: %w", err)
+		}
+		return nil
+	})
+}
+
+// forEach runs fn(0..n-1) on the given number of goroutines.
+func forEach(n, workers int, fn func(i int) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+func createNamespace(ctx context.Context, c client.Client, name string) error {
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		return fmt.Errorf("creating namespace %s: %w", name, err)
+	}
+	return nil
+}
+
+// startController runs the controller as `bgplb controller` (a child
+// process) or in-process, with the benchmark's QPS, burst and workers.
+func startController(ctx context.Context, env *framework.Env, cfg *rest.Config, o options) (stop func(), pid int, err error) {
+	if o.inProcess {
+		ctrl.SetLogger(zap.New(zap.WriteTo(mustCreate(o.logFile))))
+		mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+			Scheme:                 framework.Scheme,
+			Metrics:                metricsserver.Options{BindAddress: "0"},
+			HealthProbeBindAddress: "0",
+			Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+		})
+		if err != nil {
+			return nil, 0, fmt.Errorf("creating manager: %w", err)
+		}
+		if err := ipamctrl.Setup(mgr, ipamctrl.Options{DefaultClass: true, Workers: o.workers}); err != nil {
+			return nil, 0, err
+		}
+		mctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := mgr.Start(mctx); err != nil {
+				logf("controller: %v", err)
+			}
+		}()
+		logf("controller running in-process; log in %s", o.logFile)
+		return func() { cancel(); <-done }, 0, nil
+	}
+	kubeconfig := filepath.Join(os.TempDir(), fmt.Sprintf("bgplb-bench-ipam-%d.kubeconfig", os.Getpid()))
+	if err := writeKubeconfig(env.Config, kubeconfig); err != nil {
+		return nil, 0, err
+	}
+	bin, err := filepath.Abs(o.bin)
+	if err != nil {
+		return nil, 0, err
+	}
+	cmd := exec.Command(bin, "controller", "--kubeconfig", kubeconfig,
+		"--kube-api-qps", fmt.Sprint(o.qps), "--kube-api-burst", fmt.Sprint(o.burst),
+		"--workers", fmt.Sprint(o.workers),
+		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--leader-elect=false")
+	logOut := mustCreate(o.logFile)
+	cmd.Stdout, cmd.Stderr = logOut, logOut
+	if err := cmd.Start(); err != nil {
+		return nil, 0, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	logf("controller %s running as pid %d; log in %s", bin, cmd.Process.Pid, o.logFile)
+	return func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		_ = os.Remove(kubeconfig)
+	}, cmd.Process.Pid, nil
+}
+
+func mustCreate(path string) *os.File {
+	f, err := os.Create(path)
+	if err != nil {
+		logf("cannot create %s: %v; logging to stderr", path, err)
+		return os.Stderr
+	}
+	return f
+}
+
+func writeKubeconfig(cfg *rest.Config, path string) error {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
+	kc.CurrentContext = "envtest"
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		return fmt.Errorf("writing kubeconfig: %w", err)
+	}
+	return nil
+}
+
+// addressWatcher counts the Services of a namespace that show an address.
+type addressWatcher struct {
+	w     watch.Interface
+	mu    sync.Mutex
+	addrs map[string]string
+	ch    chan struct{}
+}
+
+func watchAddresses(ctx context.Context, cfg *rest.Config, ns string) (*addressWatcher, error) {
+	wc, err := client.NewWithWatch(cfg, client.Options{Scheme: framework.Scheme})
+	if err != nil {
+		return nil, fmt.Errorf("creating watch client: %w", err)
+	}
+	w, err := wc.Watch(ctx, &corev1.ServiceList{}, client.InNamespace(ns))
+	if err != nil {
+		return nil, fmt.Errorf("watching Services: %w", err)
+	}
+	aw := &addressWatcher{w: w, addrs: map[string]string{}, ch: make(chan struct{}, 1)}
+	go func() {
+		for ev := range w.ResultChan() {
+			s, ok := ev.Object.(*corev1.Service)
+			if !ok {
+				continue
+			}
+			aw.mu.Lock()
+			if len(s.Status.LoadBalancer.Ingress) > 0 && ev.Type != watch.Deleted {
+				aw.addrs[s.Name] = s.Status.LoadBalancer.Ingress[0].IP
+			} else {
+				delete(aw.addrs, s.Name)
+			}
+			aw.mu.Unlock()
+			select {
+			case aw.ch <- struct{}{}:
+			default:
+			}
+		}
+		close(aw.ch)
+	}()
+	return aw, nil
+}
+
+func (aw *addressWatcher) count() int {
+	aw.mu.Lock()
+	defer aw.mu.Unlock()
+	return len(aw.addrs)
+}
+
+func (aw *addressWatcher) waitAll(ctx context.Context, n int, timeout time.Duration) error {
+	deadline := time.After(timeout)
+	progress := time.NewTicker(5 * time.Second)
+	defer progress.Stop()
+	for aw.count() < n {
+		select {
+		case _, ok := <-aw.ch:
+			if !ok {
+				return errors.New("the Service watch ended")
+			}
+		case <-progress.C:
+			logf("%d of %d Services have an address", aw.count(), n)
+		case <-deadline:
+			return fmt.Errorf("only %d of %d Services got an address within %s", aw.count(), n, timeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (aw *addressWatcher) stop() { aw.w.Stop() }
+
+// duplicates counts Services beyond the first showing the same address.
+func duplicates(ctx context.Context, c client.Client, ns string) (int, error) {
+	var list corev1.ServiceList
+	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return 0, fmt.Errorf("listing Services: %w", err)
+	}
+	seen := map[string]int{}
+	dups := 0
+	for _, s := range list.Items {
+		for _, in := range s.Status.LoadBalancer.Ingress {
+			if seen[in.IP]++; seen[in.IP] > 1 {
+				dups++
+			}
+		}
+	}
+	return dups, nil
+}
+
+func waitFor(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		ok, err := cond()
+		if ok {
+			return nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("timed out after %s (last error: %v)", timeout, last)
+}
+
+// --- CPU accounting of the processes involved, for the diagnostics ---
+
+type proc struct {
+	name string
+	pid  int
+}
+
+// controlPlaneProcs finds the envtest etcd and kube-apiserver children.
+func controlPlaneProcs() []proc {
+	out := []proc{{"bench", os.Getpid()}}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, ppid, _, ok := procStat(pid)
+		if ok && ppid == os.Getpid() && (comm == "kube-apiserver" || comm == "etcd") {
+			out = append(out, proc{comm, pid})
+		}
+	}
+	return out
+}
+
+// procStat reads comm, ppid and utime+stime (in clock ticks) of a process.
+func procStat(pid int) (comm string, ppid int, ticks int64, ok bool) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", 0, 0, false
+	}
+	defer f.Close()
+	line, _ := bufio.NewReader(f).ReadString('\n')
+	open, close := strings.IndexByte(line, '('), strings.LastIndexByte(line, ')')
+	if open < 0 || close < open {
+		return "", 0, 0, false
+	}
+	comm = line[open+1 : close]
+	fields := strings.Fields(line[close+1:])
+	if len(fields) < 13 {
+		return "", 0, 0, false
+	}
+	ppid, _ = strconv.Atoi(fields[1])
+	ut, _ := strconv.ParseInt(fields[11], 10, 64)
+	st, _ := strconv.ParseInt(fields[12], 10, 64)
+	return comm, ppid, ut + st, true
+}
+
+func cpuTimes(ps []proc) map[string]int64 {
+	out := map[string]int64{}
+	for _, p := range ps {
+		if _, _, t, ok := procStat(p.pid); ok {
+			out[p.name] = t
+		}
+	}
+	return out
+}
+
+// cpuDiff renders CPU milliseconds per Service for each process (100 ticks/s).
+func cpuDiff(a, b map[string]int64, n int) string {
+	var parts []string
+	for _, name := range []string{"kube-apiserver", "etcd", "controller", "bench"} {
+		if _, ok := b[name]; !ok {
+			continue
+		}
+		ms := float64(b[name]-a[name]) * 10 / float64(n)
+		parts = append(parts, fmt.Sprintf("%s %.2fms", name, ms))
+	}
+	return strings.Join(parts, ", ") + " per Service"
+}
+
+// requestCounts reads the API server's request counters by verb, resource,
+// subresource and code.
+func requestCounts(ctx context.Context, cfg *rest.Config) map[string]float64 {
+	rc, err := rest.UnversionedRESTClientFor(withCodecs(cfg))
+	if err != nil {
+		return nil
+	}
+	body, err := rc.Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		lbl := map[string]string{}
+		for _, kv := range strings.Split(line[len("apiserver_request_total{"):strings.LastIndexByte(line, '}')], ",") {
+			k, val, _ := strings.Cut(kv, "=")
+			lbl[k] = strings.Trim(val, `"`)
+		}
+		if lbl["verb"] == "WATCH" || lbl["resource"] == "" {
+			continue
+		}
+		key := lbl["verb"] + " " + lbl["resource"]
+		if lbl["subresource"] != "" {
+			key += "/" + lbl["subresource"]
+		}
+		key += " " + lbl["code"]
+		out[key] += v
+	}
+	return out
+}
+
+// apiServerProfile saves a CPU profile of kube-apiserver, taken from the
+// tenth second of the controller phase on.
+func apiServerProfile(ctx context.Context, cfg *rest.Config, path string) {
+	time.Sleep(10 * time.Second)
+	rc, err := rest.UnversionedRESTClientFor(withCodecs(cfg))
+	if err != nil {
+		logf("apiserver profile: %v", err)
+		return
+	}
+	body, err := rc.Get().AbsPath("/debug/pprof/profile").Param("seconds", "30").Timeout(time.Minute).DoRaw(ctx)
+	if err != nil {
+		logf("apiserver profile: %v", err)
+		return
+	}
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		logf("apiserver profile: %v", err)
+		return
+	}
+	logf("wrote kube-apiserver CPU profile to %s", path)
+}
+
+func withCodecs(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.NegotiatedSerializer = clientgoscheme.Codecs.WithoutConversion()
+	return c
+}
+
+func requestDiff(a, b map[string]float64) string {
+	var parts []string
+	for k, v := range b {
+		if d := v - a[k]; d >= 1 {
+			parts = append(parts, fmt.Sprintf("%s=%.0f", k, d))
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s bench-ipam: %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+}
