@@ -56,7 +56,20 @@ type peerEvent struct {
 	state   SessionState
 	since   time.Time
 	lastErr string
+	gen     uint64 // counts state changes; a later one supersedes a pending BFD switch
 }
+
+// bfdStartDelay is how long after a session is Established BFD starts on
+// it. BFD follows the BGP session, as routers do: FRR creates its BFD
+// session when the BGP session comes up (for a dynamic neighbor first one
+// with an unknown local address, replaced at once, whose first packet still
+// goes out) and deletes it when the BGP session goes down. GoBGP's BFD peer
+// keeps the first remote discriminator it hears and then discards the
+// router's real session, expires and resets BGP, which makes the router
+// start over: sessions flap every few seconds. A fresh GoBGP BFD peer that
+// starts a moment after Established, and is removed when the session
+// drops, binds to the router's current BFD session.
+const bfdStartDelay = time.Second
 
 // New returns a speaker. The embedded GoBGP server starts on the first
 // Apply, when the ASN and router ID are known.
@@ -441,13 +454,61 @@ func (s *Speaker) onPeerEvent(ev *apiutil.WatchEventMessage_PeerEvent, ts time.T
 		s.events[st.NeighborAddress] = e
 	}
 	if e.state != state {
+		old := e.state
 		e.state, e.since = state, ts
+		e.gen++
+		addr, gen := st.NeighborAddress, e.gen
+		switch {
+		case state == StateEstablished:
+			time.AfterFunc(bfdStartDelay, func() { s.syncBFD(addr, gen) })
+		case old == StateEstablished:
+			// Not from GoBGP's watch callback: syncBFD calls into GoBGP.
+			go s.syncBFD(addr, gen)
+		}
 	}
 	// Sessions always go down through Idle; other transitions carry
 	// progress reasons ("new-connection", ...), not errors.
 	if st.DisconnectMessage != "" && state == StateIdle {
 		e.lastErr = st.DisconnectMessage
 	}
+}
+
+// syncBFD starts or stops GoBGP's BFD for the peer at addr so that it runs
+// exactly while the session is Established (see bfdStartDelay). gen is the
+// peer event that asked for it; a later event takes over.
+func (s *Speaker) syncBFD(addr netip.Addr, gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped || s.g == nil {
+		return
+	}
+	s.evMu.Lock()
+	ev := s.events[addr]
+	current := ev != nil && ev.gen == gen
+	established := ev != nil && ev.state == StateEstablished
+	s.evMu.Unlock()
+	e := s.st.peerAt(addr)
+	if !current || e == nil || !e.configured {
+		return
+	}
+	want := established && e.cfg.BFD.Enabled
+	if want == e.bfdOn {
+		return
+	}
+	if err := s.g.updatePeer(context.Background(), s.peerToAPI(e.cfg, want)); err != nil {
+		s.log.Error(err, "switching BFD", "peer", e.cfg.Name, "on", want)
+		return
+	}
+	e.bfdOn = want
+	s.log.V(1).Info("BFD switched with the session", "peer", e.cfg.Name, "on", want)
+}
+
+// sessionEstablished reports whether GoBGP last said the session with addr is Established.
+func (s *Speaker) sessionEstablished(addr netip.Addr) bool {
+	s.evMu.Lock()
+	defer s.evMu.Unlock()
+	ev := s.events[addr]
+	return ev != nil && ev.state == StateEstablished
 }
 
 // applyPeers brings GoBGP's neighbors and their declared profiles in line
@@ -479,10 +540,11 @@ func (s *Speaker) applyPeers(ctx context.Context, desired map[string]Peer, skip 
 		}
 		switch {
 		case !e.configured:
-			if err := s.g.addPeer(ctx, s.peerToAPI(d)); err != nil {
+			// BFD starts once the session is up (syncBFD).
+			if err := s.g.addPeer(ctx, s.peerToAPI(d, false)); err != nil {
 				errs = append(errs, fmt.Errorf("peer %q: adding to GoBGP: %w", name, err))
 			} else {
-				e.configured, e.cfg = true, d
+				e.configured, e.cfg, e.bfdOn = true, d, false
 				s.log.Info("BGP peer added", "peer", name, "address", d.Address, "asn", d.ASN)
 			}
 		case !sessionEqual(e.cfg, d):
@@ -492,17 +554,23 @@ func (s *Speaker) applyPeers(ctx context.Context, desired map[string]Peer, skip 
 				errs = append(errs, fmt.Errorf("peer %q: removing for update: %w", name, err))
 				break
 			}
-			e.configured = false
-			if err := s.g.addPeer(ctx, s.peerToAPI(d)); err != nil {
+			e.configured, e.bfdOn = false, false
+			if err := s.g.addPeer(ctx, s.peerToAPI(d, false)); err != nil {
 				errs = append(errs, fmt.Errorf("peer %q: re-adding for update: %w", name, err))
 				break
 			}
 			e.configured, e.cfg = true, d
 			s.log.Info("BGP peer updated, session reset", "peer", name)
 		case e.cfg.BFD != d.BFD:
-			if err := s.g.updatePeer(ctx, s.peerToAPI(d)); err != nil {
-				errs = append(errs, fmt.Errorf("peer %q: updating BFD: %w", name, err))
-				break
+			// Runs now only on an Established session; otherwise syncBFD
+			// starts it when the session comes up.
+			want := d.BFD.Enabled && (e.bfdOn || s.sessionEstablished(d.Address))
+			if want || e.bfdOn {
+				if err := s.g.updatePeer(ctx, s.peerToAPI(d, want)); err != nil {
+					errs = append(errs, fmt.Errorf("peer %q: updating BFD: %w", name, err))
+					break
+				}
+				e.bfdOn = want
 			}
 			e.cfg.BFD = d.BFD
 			s.log.Info("BGP peer BFD updated", "peer", name, "enabled", d.BFD.Enabled)
@@ -741,8 +809,9 @@ func (s *Speaker) removeStatements(ctx context.Context, tags []tag, o *op) []err
 	return nil
 }
 
-// peerToAPI converts a normalized peer to GoBGP's configuration.
-func (s *Speaker) peerToAPI(p Peer) *api.Peer {
+// peerToAPI converts a normalized peer to GoBGP's configuration, with BFD
+// running if p asks for it and bfd is set.
+func (s *Speaker) peerToAPI(p Peer, bfd bool) *api.Peer {
 	fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
 	if p.Address.Is6() {
 		fam.Afi = api.Family_AFI_IP6
@@ -783,7 +852,7 @@ func (s *Speaker) peerToAPI(p Peer) *api.Peer {
 		}
 		af.MpGracefulRestart = &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}}
 	}
-	if p.BFD.Enabled {
+	if p.BFD.Enabled && bfd {
 		ap.Bfd = &api.BfdPeerConfig{
 			Enabled:                  true,
 			DesiredMinimumTxInterval: uint32(p.BFD.MinTx / time.Microsecond),

@@ -32,6 +32,17 @@ type peerEntry struct {
 	configured bool         // the neighbor exists in GoBGP
 	declared   map[tag]bool // statements requested by cfg.Profiles
 	paths      int          // applied paths carrying a tag for this peer
+	bfdOn      bool         // GoBGP runs BFD for the current session (Speaker.syncBFD)
+}
+
+// peerAt returns the peer with address addr, if any.
+func (st *state) peerAt(addr netip.Addr) *peerEntry {
+	for _, e := range st.peers {
+		if e.cfg.Address == addr {
+			return e
+		}
+	}
+	return nil
 }
 
 // profileEntry is one distinct set of attributes.
