@@ -106,8 +106,18 @@ func BenchmarkAnnounce(b *testing.B) {
 
 	b.Run("sequential", func(b *testing.B) { sequential(b, c, envInt("BGPLB_BENCH_SEQUENTIAL", 100), add) })
 	b.Run("burst", func(b *testing.B) { burst(b, c, envInt("BGPLB_BENCH_BURST", 1000), add) })
-	b.Run("failover-holdtime", func(b *testing.B) { failover(b, c, false, envInt("BGPLB_BENCH_FAILOVERS_NOBFD", 3), add) })
-	b.Run("failover-bfd", func(b *testing.B) { failover(b, c, true, envInt("BGPLB_BENCH_FAILOVERS", 5), add) })
+	for _, bfd := range []bool{false, true} {
+		name, reps := "failover-holdtime", envInt("BGPLB_BENCH_FAILOVERS_NOBFD", 3)
+		if bfd {
+			name, reps = "failover-bfd", envInt("BGPLB_BENCH_FAILOVERS", 5)
+		}
+		b.Run(name, func(b *testing.B) {
+			if err := failover(b, c, bfd, reps, add); err != nil {
+				add("%s: not measured: %v", name, err)
+				b.Error(err)
+			}
+		})
+	}
 
 	fmt.Println("\n== bench-announce summary (targets in DESIGN.md; figures only, nothing fails on them)")
 	for _, l := range report {
@@ -312,7 +322,7 @@ func burst(b *testing.B, c *labcluster.Cluster, n int, add func(string, ...any))
 // failover freezes a node's speaker (SIGSTOP) and times how long until the
 // routers' kernel routes stop using that node, reps times, with BFD on
 // both ends or with only the hold time (9 s) to notice.
-func failover(b *testing.B, c *labcluster.Cluster, bfd bool, reps int, add func(string, ...any)) {
+func failover(b *testing.B, c *labcluster.Cluster, bfd bool, reps int, add func(string, ...any)) error {
 	ctx := context.Background()
 	if bfd {
 		for _, r := range c.Lab.Routers() {
@@ -322,7 +332,7 @@ func failover(b *testing.B, c *labcluster.Cluster, bfd bool, reps int, add func(
 				cfg.PeerGroups[i].BFD = true
 			}
 			if err := r.Reconfigure(ctx, cfg); err != nil {
-				b.Fatal(err)
+				return err
 			}
 		}
 		for _, p := range peers {
@@ -330,28 +340,28 @@ func failover(b *testing.B, c *labcluster.Cluster, bfd bool, reps int, add func(
 				s.BFD = &v1alpha1.BFD{Enabled: true, MinReceiveInterval: &metav1.Duration{Duration: 300 * time.Millisecond},
 					MinTransmitInterval: &metav1.Duration{Duration: 300 * time.Millisecond}, DetectMultiplier: ptr.To[int32](3)}
 			}); err != nil {
-				b.Fatal(err)
+				return err
 			}
 		}
 	}
 	if err := waitSessions(ctx, c, 3*time.Minute); err != nil {
-		b.Fatal(err)
+		return err
 	}
 	svc, err := c.CreateService(ctx, labcluster.ServiceOptions{Namespace: ns, Name: fmt.Sprintf("failover-bfd-%v", bfd)})
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
 	defer func() { cleanup(b, c, []*corev1.Service{svc}, seqPool) }()
 	addr, err := waitAddress(ctx, c, svc)
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
 	prefix := labcluster.HostPrefix(addr)
 	routers := c.Lab.Routers()
 	watchers := make([]*labcluster.RouteWatcher, len(routers))
 	for i, r := range routers {
 		if watchers[i], err = labcluster.WatchRoutes(r.Netns); err != nil {
-			b.Fatal(err)
+			return err
 		}
 		defer watchers[i].Close()
 	}
@@ -360,12 +370,12 @@ func failover(b *testing.B, c *labcluster.Cluster, bfd bool, reps int, add func(
 	for rep := range reps {
 		node := nodes[rep%len(nodes)]
 		if err := waitHops(ctx, c, prefix, len(nodes), 3*time.Minute); err != nil {
-			b.Fatalf("rep %d: %v", rep, err)
+			return fmt.Errorf("rep %d: %w", rep, err)
 		}
 		p := c.Speaker(node)
 		t0 := time.Now()
 		if err := p.Signal(syscall.SIGSTOP); err != nil {
-			b.Fatal(err)
+			return err
 		}
 		gone := make([]time.Time, len(routers))
 		errs := make([]error, len(routers))
@@ -386,7 +396,7 @@ func failover(b *testing.B, c *labcluster.Cluster, bfd bool, reps int, add func(
 		_ = p.Signal(syscall.SIGCONT)
 		for i, err := range errs {
 			if err != nil {
-				b.Fatalf("rep %d: %s never dropped frozen %s: %v", rep, routers[i].Name, node, err)
+				return fmt.Errorf("rep %d: %s never dropped frozen %s: %w", rep, routers[i].Name, node, err)
 			}
 			times = append(times, gone[i].Sub(t0))
 		}
@@ -405,6 +415,7 @@ func failover(b *testing.B, c *labcluster.Cluster, bfd bool, reps int, add func(
 	}
 	add("SIGSTOP of a speaker -> its next hop out of the routers' kernel tables, %s: median %v, min %v, max %v over %d samples%s",
 		what, round(med), round(times[0]), round(times[len(times)-1]), len(times), target)
+	return nil
 }
 
 // waitNew waits for a route inside pool that is not in known and returns it
