@@ -503,12 +503,17 @@ func (s *Speaker) syncBFD(addr netip.Addr, gen uint64) {
 	s.log.V(1).Info("BFD switched with the session", "peer", e.cfg.Name, "on", want)
 }
 
-// sessionEstablished reports whether GoBGP last said the session with addr is Established.
-func (s *Speaker) sessionEstablished(addr netip.Addr) bool {
+// startBFDLater starts BFD for an Established session bfdStartDelay from
+// now, unless the session changes state meanwhile (its own event then
+// decides). The delay keeps a session that just came up clear of the
+// router's short-lived first BFD session.
+func (s *Speaker) startBFDLater(addr netip.Addr) {
 	s.evMu.Lock()
 	defer s.evMu.Unlock()
-	ev := s.events[addr]
-	return ev != nil && ev.state == StateEstablished
+	if ev := s.events[addr]; ev != nil && ev.state == StateEstablished {
+		gen := ev.gen
+		time.AfterFunc(bfdStartDelay, func() { s.syncBFD(addr, gen) })
+	}
 }
 
 // applyPeers brings GoBGP's neighbors and their declared profiles in line
@@ -562,15 +567,16 @@ func (s *Speaker) applyPeers(ctx context.Context, desired map[string]Peer, skip 
 			e.configured, e.cfg = true, d
 			s.log.Info("BGP peer updated, session reset", "peer", name)
 		case e.cfg.BFD != d.BFD:
-			// Runs now only on an Established session; otherwise syncBFD
-			// starts it when the session comes up.
-			want := d.BFD.Enabled && (e.bfdOn || s.sessionEstablished(d.Address))
-			if want || e.bfdOn {
-				if err := s.g.updatePeer(ctx, s.peerToAPI(d, want)); err != nil {
+			// Running BFD changes in place; BFD that is not running yet
+			// starts through syncBFD, a moment after Established.
+			if e.bfdOn {
+				if err := s.g.updatePeer(ctx, s.peerToAPI(d, d.BFD.Enabled)); err != nil {
 					errs = append(errs, fmt.Errorf("peer %q: updating BFD: %w", name, err))
 					break
 				}
-				e.bfdOn = want
+				e.bfdOn = d.BFD.Enabled
+			} else if d.BFD.Enabled {
+				s.startBFDLater(d.Address)
 			}
 			e.cfg.BFD = d.BFD
 			s.log.Info("BGP peer BFD updated", "peer", name, "enabled", d.BFD.Enabled)

@@ -372,6 +372,12 @@ func failover(b *testing.B, c *labcluster.Cluster, bfd bool, reps int, add func(
 		if err := waitHops(ctx, c, prefix, len(nodes), 3*time.Minute); err != nil {
 			return fmt.Errorf("rep %d: %w", rep, err)
 		}
+		if bfd {
+			// Measure BFD only once it runs with the node on both routers.
+			if err := waitBFD(ctx, c, node, addr, time.Minute); err != nil {
+				return fmt.Errorf("rep %d: %w", rep, err)
+			}
+		}
 		p := c.Speaker(node)
 		t0 := time.Now()
 		if err := p.Signal(syscall.SIGSTOP); err != nil {
@@ -399,6 +405,7 @@ func failover(b *testing.B, c *labcluster.Cluster, bfd bool, reps int, add func(
 				return fmt.Errorf("rep %d: %s never dropped frozen %s: %w", rep, routers[i].Name, node, err)
 			}
 			times = append(times, gone[i].Sub(t0))
+			fmt.Fprintf(os.Stderr, "failover bfd=%v rep %d: %s dropped frozen %s after %v\n", bfd, rep, routers[i].Name, node, round(gone[i].Sub(t0)))
 		}
 	}
 	if err := waitHops(ctx, c, prefix, len(nodes), 3*time.Minute); err != nil {
@@ -472,6 +479,32 @@ func waitHops(ctx context.Context, c *labcluster.Cluster, prefix netip.Prefix, w
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s not routed over %d next hops within %v", prefix, want, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// waitBFD waits until both routers' BFD sessions with node (for addr's
+// family) are up.
+func waitBFD(ctx context.Context, c *labcluster.Cluster, node string, addr netip.Addr, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		up := 0
+		for _, r := range c.Lab.Routers() {
+			peers, err := labcluster.BFDPeers(r)
+			if err == nil && peers[c.NextHop(node, r.Name, addr).String()].Status == "up" {
+				up++
+			}
+		}
+		if up == len(c.Lab.Routers()) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("BFD with %s not up on both routers within %v", node, timeout)
 		}
 		select {
 		case <-ctx.Done():
