@@ -72,7 +72,8 @@ image: build ## Build bin/bgplb-image.tar, an OCI image of the static binary (no
 
 demo: ## Run bgplb on the lab (FRR routers, nodes, client in namespaces) with a demo Service; Ctrl-C tears it down (root).
 	@hack/lab-deps.sh --check
-	CGO_ENABLED=0 $(GO) build -tags lab -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/bgplb-lab ./cmd/bgplb
+	@# No -trimpath: the lab finds config/ (CRDs, RBAC, samples) from its source paths.
+	CGO_ENABLED=0 $(GO) build -tags lab -ldflags '$(LDFLAGS)' -o $(BIN)/bgplb-lab ./cmd/bgplb
 	@$(ENVTEST_ASSETS) && exec $(BIN)/bgplb-lab lab demo
 
 bench-announce: ## Lab benchmark: Service -> route latency, a burst of 1,000, failover with and without BFD (root); prints figures.
