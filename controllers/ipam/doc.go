@@ -1,4 +1,25 @@
 // Package ipam holds the controller's reconcilers: they watch LoadBalancer
 // Services, IPPools and IPAllocations, ask the pure allocator in
 // internal/ipam for decisions, and write allocations and status.
+//
+// The decisions are pure functions (request.go, service.go, pools.go,
+// conditions.go) and an in-memory State (state.go) that owns the allocator
+// and knows who holds which address. The reconcilers are thin shells:
+//
+//   - The Service reconciler reads the Service from the cache, decides under
+//     the State's mutex (microseconds), then writes: first the IPAllocation
+//     named after each new address (the API server's name uniqueness is the
+//     lock: AlreadyExists from someone else marks the address taken and the
+//     decision is made again), then the Service status (a strategic merge
+//     patch guarded by the resourceVersion the decision saw), then the
+//     releases. Sixteen workers overlap these writes.
+//   - The IPPool reconciler applies the set of pools (overlaps are decided
+//     across all of them: the older pool wins), guards deletion with the
+//     bgplb.io/pool-protection finalizer, and writes pool status and metrics,
+//     coalesced during bursts.
+//
+// On start the State is rebuilt from every IPAllocation in the cache before
+// the first decision, and the Services they name are reconciled, so an
+// address never changes or doubles across restarts, and Services deleted
+// while the controller was down release theirs.
 package ipam

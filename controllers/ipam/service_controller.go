@@ -29,7 +29,10 @@ import (
 // first (the lock), the Service status next, releases last.
 type ServiceReconciler struct {
 	*builderState
-	client       client.Client
+	client client.Client
+	// services reads Services of type LoadBalancer from their own cache;
+	// objects read are shared with it and must not be modified.
+	services     client.Reader
 	apiReader    client.Reader
 	recorder     recorder.EventRecorder
 	defaultClass bool
@@ -45,12 +48,9 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, err
 	}
 	start := time.Now()
-	svc := &corev1.Service{}
-	if err := r.client.Get(ctx, req.NamespacedName, svc); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return ctrl.Result{}, fmt.Errorf("reading Service %s: %w", req.NamespacedName, err)
-		}
-		svc = nil
+	svc, err := r.getService(ctx, req.NamespacedName)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	in := r.input(ctx, req.NamespacedName, svc)
 	var d Decision
@@ -83,6 +83,31 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	return ctrl.Result{}, nil
 }
 
+// getService reads a Service from the cache, which holds only type
+// LoadBalancer: a Service missing there is deleted or of another type. The
+// API is asked (rarely) only when this controller knows the Service, so one
+// that changed type still has its status cleaned up.
+func (r *ServiceReconciler) getService(ctx context.Context, key types.NamespacedName) (*corev1.Service, error) {
+	svc := &corev1.Service{}
+	err := r.services.Get(ctx, key, svc)
+	if err == nil {
+		return svc, nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("reading Service %s: %w", key, err)
+	}
+	if !r.state.Knows(key) {
+		return nil, nil
+	}
+	if err := r.apiReader.Get(ctx, key, svc); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading Service %s: %w", key, err)
+	}
+	return svc, nil
+}
+
 // input gathers what a decision needs from the Service and the cache.
 func (r *ServiceReconciler) input(ctx context.Context, key types.NamespacedName, svc *corev1.Service) ServiceInput {
 	in := ServiceInput{Key: key}
@@ -108,7 +133,7 @@ func (r *ServiceReconciler) input(ctx context.Context, key types.NamespacedName,
 func (r *ServiceReconciler) lookup(ctx context.Context) ShareLookup {
 	return func(k svcKey) (ShareInfo, bool) {
 		svc := &corev1.Service{}
-		if err := r.client.Get(ctx, k, svc); err != nil || !Qualifies(svc, r.defaultClass) {
+		if err := r.services.Get(ctx, k, svc); err != nil || !Qualifies(svc, r.defaultClass) {
 			return ShareInfo{}, false
 		}
 		req, err := ParseRequest(svc)
@@ -281,25 +306,16 @@ func joinAddrs(as []netip.Addr) string {
 // servicePredicate drops Service events that cannot change a decision:
 // Services bgplb never handled, and updates that only echo the status this
 // controller wrote.
-func (r *ServiceReconciler) servicePredicate() predicate.Predicate {
+func (r *ServiceReconciler) servicePredicate() predicate.TypedPredicate[*corev1.Service] {
 	relevant := func(svc *corev1.Service) bool {
-		return Qualifies(svc, r.defaultClass) || meta.FindStatusCondition(svc.Status.Conditions, v1alpha1.ConditionAddressAllocated) != nil
+		return Qualifies(svc, r.defaultClass) || meta.FindStatusCondition(svc.Status.Conditions, v1alpha1.ConditionAddressAllocated) != nil ||
+			r.state.Knows(client.ObjectKeyFromObject(svc))
 	}
-	return predicate.Funcs{
-		CreateFunc: func(e event.CreateEvent) bool {
-			svc, ok := e.Object.(*corev1.Service)
-			return ok && relevant(svc)
-		},
-		DeleteFunc: func(e event.DeleteEvent) bool {
-			svc, ok := e.Object.(*corev1.Service)
-			return !ok || relevant(svc)
-		},
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			o, ok1 := e.ObjectOld.(*corev1.Service)
-			n, ok2 := e.ObjectNew.(*corev1.Service)
-			if !ok1 || !ok2 {
-				return true
-			}
+	return predicate.TypedFuncs[*corev1.Service]{
+		CreateFunc: func(e event.TypedCreateEvent[*corev1.Service]) bool { return relevant(e.Object) },
+		DeleteFunc: func(e event.TypedDeleteEvent[*corev1.Service]) bool { return relevant(e.Object) },
+		UpdateFunc: func(e event.TypedUpdateEvent[*corev1.Service]) bool {
+			o, n := e.ObjectOld, e.ObjectNew
 			if !relevant(o) && !relevant(n) {
 				return false
 			}

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -66,16 +68,40 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	b := &builderState{state: st, cache: mgr.GetCache(), reader: mgr.GetClient(), svcQ: svcQ}
 	rec := mgr.GetEventRecorder("bgplb-controller")
 
+	// Services live in a cache of their own: only type LoadBalancer (a field
+	// selector, so the cluster's other Services cost neither memory nor
+	// events), without managedFields, and read without deep copies (nothing
+	// here modifies what it reads).
+	svcCache, err := cache.New(mgr.GetConfig(), cache.Options{
+		HTTPClient: mgr.GetHTTPClient(),
+		Scheme:     mgr.GetScheme(),
+		Mapper:     mgr.GetRESTMapper(),
+		ByObject: map[client.Object]cache.ByObject{&corev1.Service{}: {
+			Field:                 fields.OneTermEqualSelector("spec.type", string(corev1.ServiceTypeLoadBalancer)),
+			Transform:             cache.TransformStripManagedFields(),
+			UnsafeDisableDeepCopy: ptr.To(true),
+		}},
+	})
+	if err != nil {
+		return fmt.Errorf("creating the Service cache: %w", err)
+	}
+	// As a cache, it starts (and syncs) before leader election is won.
+	if err := mgr.Add(cacheRunnable{svcCache}); err != nil {
+		return fmt.Errorf("adding the Service cache: %w", err)
+	}
+
 	sr := &ServiceReconciler{
 		builderState: b,
 		client:       mgr.GetClient(),
+		services:     svcCache,
 		apiReader:    mgr.GetAPIReader(),
 		recorder:     rec,
 		defaultClass: opts.DefaultClass,
 	}
-	err := ctrl.NewControllerManagedBy(mgr).
+	err = ctrl.NewControllerManagedBy(mgr).
 		Named("ipam-service").
-		For(&corev1.Service{}, builder.WithPredicates(sr.servicePredicate())).
+		WatchesRawSource(source.Kind(svcCache, &corev1.Service{},
+			&handler.TypedEnqueueRequestForObject[*corev1.Service]{}, sr.servicePredicate())).
 		Watches(&v1alpha1.IPAllocation{}, allocationHandler(st)).
 		Watches(&corev1.Namespace{}, namespaceHandler(st), builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WatchesRawSource(svcQ.source()).
@@ -91,13 +117,21 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		For(&v1alpha1.IPPool{}, builder.WithPredicates(predicate.Or[client.Object](
 			predicate.GenerationChangedPredicate{}, metaChanged{}))).
 		WatchesRawSource(poolQ.source()).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
+		// One worker: each reconcile applies the whole set of pools read from
+		// the cache, so two at once could apply an older set last.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
 		Complete(pr)
 	if err != nil {
 		return fmt.Errorf("setting up the IPPool controller: %w", err)
 	}
 	return nil
 }
+
+// cacheRunnable makes the manager start a cache with its own caches.
+type cacheRunnable struct{ cache.Cache }
+
+// GetCache implements the manager's hasCache.
+func (c cacheRunnable) GetCache() cache.Cache { return c.Cache }
 
 // builderState builds the State from the cache once, before the first decision.
 type builderState struct {

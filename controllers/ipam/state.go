@@ -990,6 +990,18 @@ func (s *State) SetMemo(k svcKey, m statusMemo) {
 	s.memo[k] = m
 }
 
+// Knows reports whether the State holds anything for a Service: addresses,
+// releases in flight, a pending request or a written status.
+func (s *State) Knows(k svcKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, held := s.bySvc[k]
+	_, releasing := s.releasing[k]
+	_, pending := s.pending[k]
+	_, memo := s.memo[k]
+	return held || releasing || pending || memo
+}
+
 // PendingIn returns the pending Services of a namespace.
 func (s *State) PendingIn(ns string) []svcKey {
 	s.mu.Lock()

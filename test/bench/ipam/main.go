@@ -4,10 +4,11 @@
 // It first measures the ceiling: a plain client with the given QPS/burst and
 // as many goroutines as there are creators writes, for each of N Services,
 // what the controller writes (create the Service, create its IPAllocation,
-// patch its status). Then it starts the real controller (the built binary as
-// a child process, or in-process with -inprocess), creates N LoadBalancer
-// Services from the same number of parallel clients, and waits until every
-// one has its address. It prints one line:
+// patch its status). Then, on a fresh API server of the same build, it
+// starts the real controller (the built binary as a child process, or
+// in-process with -inprocess), creates N LoadBalancer Services from the same
+// number of parallel clients, and waits until every one has its address. It
+// prints one line:
 //
 //	services=N seconds=S rate=R/s duplicates=D ceiling=C/s ratio=R/C
 //
@@ -61,6 +62,7 @@ type options struct {
 	inProcess           bool
 	cpuProfile          string
 	apiProfile          string
+	apiProfileAfter     time.Duration
 	logFile             string
 }
 
@@ -75,6 +77,7 @@ func main() {
 	flag.BoolVar(&o.inProcess, "inprocess", false, "run the controller in this process instead of the binary")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the controller phase (useful with -inprocess)")
 	flag.StringVar(&o.apiProfile, "apiserver-cpuprofile", "", "write a 30s CPU profile of kube-apiserver taken during the controller phase")
+	flag.DurationVar(&o.apiProfileAfter, "apiserver-cpuprofile-after", 10*time.Second, "when to start the kube-apiserver profile, from the start of the controller phase")
 	flag.StringVar(&o.logFile, "controller-log", filepath.Join(os.TempDir(), "bgplb-bench-ipam-controller.log"), "where the controller's log goes")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -85,7 +88,8 @@ func main() {
 
 // Address plan: the controller's pool and the ceiling's addresses are
 // disjoint halves of 198.19.0.0/16 (the benchmarking range; the envtest
-// API server takes its cluster IPs from 198.18.0.0/16).
+// API server takes its cluster IPs from 198.18.0.0/16). The phases run on
+// separate API servers, so disjoint is not needed, only tidy.
 var (
 	poolRange    = netip.MustParsePrefix("198.19.0.0/17")
 	ceilingRange = netip.MustParsePrefix("198.19.128.0/17")
@@ -98,57 +102,51 @@ func run(o options) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ctrl.SetLogger(logr.Discard())
-	logf("starting envtest API server")
-	env, err := framework.Start(framework.Options{})
+	// Each phase gets a fresh API server of the same build and flags: its
+	// costs depend on what it has held (kube-apiserver 1.37's ClusterIP
+	// allocator scans every IPAddress it has seen on each Service create, and
+	// its maps keep their size after deletions), so sharing one would tilt
+	// the comparison towards whichever phase runs first.
+	env, cfg, c, procs, err := startAPIServer(o)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = env.Stop() }()
-	cfg := rest.CopyConfig(env.Config)
-	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
-	cfg.UserAgent = "bench-ipam"
-	c, err := client.New(cfg, client.Options{Scheme: framework.Scheme})
-	if err != nil {
-		return fmt.Errorf("creating client: %w", err)
-	}
-	procs := controlPlaneProcs()
 
 	// Phase 1: the ceiling.
 	if err := createNamespace(ctx, c, "bench-ceiling"); err != nil {
+		_ = env.Stop()
+		return err
+	}
+	// Both phases end when the same kind of watch has seen every Service
+	// with an address, so the observation costs the API server the same.
+	cw, err := watchAddresses(ctx, cfg, "bench-ceiling")
+	if err != nil {
+		_ = env.Stop()
 		return err
 	}
 	cpu0 := cpuTimes(procs)
 	req0 := requestCounts(ctx, cfg)
 	t0 := time.Now()
-	if err := ceiling(ctx, c, o); err != nil {
+	if err := ceiling(ctx, c, o); err == nil {
+		err = cw.waitAll(ctx, o.n, 10*time.Minute)
+	}
+	if err != nil {
+		_ = env.Stop()
 		return err
 	}
 	ceilSec := time.Since(t0).Seconds()
+	cw.stop()
 	logf("ceiling: %d Services x (create Service, create IPAllocation, patch status) in %.2fs; CPU %s; requests %s",
 		o.n, ceilSec, cpuDiff(cpu0, cpuTimes(procs), o.n), requestDiff(req0, requestCounts(ctx, cfg)))
-	// Start the controller phase from the same state: kube-apiserver's
-	// ClusterIP allocator costs grow with the number of Services (it lists
-	// every IPAddress on each allocation), so the ceiling's Services go.
-	// Their allocations would otherwise also be released by the controller
-	// during its measurement.
-	t1 := time.Now()
-	if err := forEach(o.n, o.clients, func(i int) error {
-		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "bench-ceiling", Name: fmt.Sprintf("svc-%05d", i)}}
-		return client.IgnoreNotFound(c.Delete(ctx, svc))
-	}); err != nil {
-		return fmt.Errorf("deleting the ceiling's Services: %w", err)
+	if err := env.Stop(); err != nil {
+		return fmt.Errorf("stopping the ceiling's API server: %w", err)
 	}
-	if err := c.DeleteAllOf(ctx, &v1alpha1.IPAllocation{}); err != nil {
-		return fmt.Errorf("deleting the ceiling's IPAllocations: %w", err)
+
+	env, cfg, c, procs, err = startAPIServer(o)
+	if err != nil {
+		return err
 	}
-	if err := waitFor(ctx, 2*time.Minute, func() (bool, error) {
-		var l v1alpha1.IPAllocationList
-		err := c.List(ctx, &l, client.Limit(1))
-		return err == nil && len(l.Items) == 0, err
-	}); err != nil {
-		return fmt.Errorf("waiting for the ceiling's IPAllocations to go: %w", err)
-	}
-	logf("deleted the ceiling's Services and IPAllocations in %.1fs", time.Since(t1).Seconds())
+	defer func() { _ = env.Stop() }()
 
 	// Phase 2: the controller.
 	pool := &v1alpha1.IPPool{
@@ -193,7 +191,7 @@ func run(o options) error {
 		defer pprof.StopCPUProfile()
 	}
 	if o.apiProfile != "" {
-		go apiServerProfile(ctx, cfg, o.apiProfile)
+		go apiServerProfile(ctx, cfg, o.apiProfile, o.apiProfileAfter)
 	}
 	cpu0 = cpuTimes(procs)
 	req0 = requestCounts(ctx, cfg)
@@ -217,6 +215,9 @@ func run(o options) error {
 	if o.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
+	if ctrlPID > 0 {
+		logf("controller RSS %s", rss(ctrlPID))
+	}
 	dups, err := duplicates(ctx, c, "bench")
 	if err != nil {
 		return err
@@ -225,6 +226,25 @@ func run(o options) error {
 	fmt.Printf("services=%d seconds=%.2f rate=%.1f/s duplicates=%d ceiling=%.1f/s ratio=%.2f\n",
 		o.n, sec, rate, dups, ceil, rate/ceil)
 	return nil
+}
+
+// startAPIServer starts an envtest API server and a client for it with
+// the benchmark's QPS and burst.
+func startAPIServer(o options) (*framework.Env, *rest.Config, client.Client, []proc, error) {
+	logf("starting envtest API server")
+	env, err := framework.Start(framework.Options{})
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
+	cfg.UserAgent = "bench-ipam"
+	c, err := client.New(cfg, client.Options{Scheme: framework.Scheme})
+	if err != nil {
+		_ = env.Stop()
+		return nil, nil, nil, nil, fmt.Errorf("creating client: %w", err)
+	}
+	return env, cfg, c, controlPlaneProcs(), nil
 }
 
 // service is the benchmark's LoadBalancer Service.
@@ -569,6 +589,20 @@ func cpuDiff(a, b map[string]int64, n int) string {
 	return strings.Join(parts, ", ") + " per Service"
 }
 
+// rss returns a process's resident set size as /proc reports it.
+func rss(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
 // requestCounts reads the API server's request counters by verb, resource,
 // subresource and code.
 func requestCounts(ctx context.Context, cfg *rest.Config) map[string]float64 {
@@ -608,10 +642,9 @@ func requestCounts(ctx context.Context, cfg *rest.Config) map[string]float64 {
 	return out
 }
 
-// apiServerProfile saves a CPU profile of kube-apiserver, taken from the
-// tenth second of the controller phase on.
-func apiServerProfile(ctx context.Context, cfg *rest.Config, path string) {
-	time.Sleep(10 * time.Second)
+// apiServerProfile saves a 30s CPU profile of kube-apiserver, taken after a delay.
+func apiServerProfile(ctx context.Context, cfg *rest.Config, path string, after time.Duration) {
+	time.Sleep(after)
 	rc, err := rest.UnversionedRESTClientFor(withCodecs(cfg))
 	if err != nil {
 		logf("apiserver profile: %v", err)
