@@ -64,7 +64,9 @@ test-envtest: ## Ginkgo suites against a real kube-apiserver + etcd.
 test-lab: ## The network-namespace lab and its e2e specs (needs root, FRR, iproute2).
 	@if [[ "$${LAB:-}" == "skip" ]]; then echo "test-lab: LAB=skip set by hand: NOT running the lab suites"; exit 0; fi; \
 	hack/lab-deps.sh --check && $(MAKE) --no-print-directory build && \
-	$(ENVTEST_ASSETS) && BGPLB_BIN=$(CURDIR)/$(BIN)/bgplb $(GO) test -count=1 -timeout 40m -p 1 ./test/lab/... $$(test -d test/e2e && echo ./test/e2e/...) $(GINKGO_FLAGS)
+	$(ENVTEST_ASSETS) && export BGPLB_BIN=$(CURDIR)/$(BIN)/bgplb && \
+	$(GO) test -count=1 -timeout 20m ./test/lab/... && \
+	$(GO) test -count=1 -timeout 30m ./test/e2e/... $(GINKGO_FLAGS)
 
 IMAGE ?= ghcr.io/bgplb/bgplb:$(VERSION)
 image: build ## Build bin/bgplb-image.tar, an OCI image of the static binary (no Docker engine needed).
