@@ -55,7 +55,7 @@ func runLab(args []string) error {
 	case "cleanup":
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		return lab.CleanupStale(ctx, "")
+		return labcluster.CleanupStale(ctx, "")
 	case "help", "-h", "--help":
 		fmt.Print(labUsage)
 		return nil

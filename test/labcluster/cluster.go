@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -229,19 +230,20 @@ func (c *Cluster) startAPIServer() error {
 	}
 	// framework's API server is dual-stack, so dual-stack Services work.
 	env, err := framework.Start(framework.Options{Address: lab.HostMgmt4.String(), Port: port})
+	// envtest's etcd and kube-apiserver are our direct children. Record
+	// them even if Start failed: envtest leaves them running when a later
+	// step (installing the CRDs) fails, and Stop kills what is recorded.
+	var errs []error
+	for _, name := range []string{"etcd", "kube-apiserver"} {
+		errs = append(errs, c.envtestPIDs.recordChildren(filepath.Join(c.assets, name)))
+	}
 	if err != nil {
-		return err
+		return errors.Join(append(errs, err)...)
 	}
 	c.Env = env
 	c.Config = env.Config
 	c.Client = env.Client
-	// envtest's etcd and kube-apiserver are our direct children.
-	for _, name := range []string{"etcd", "kube-apiserver"} {
-		if err := c.envtestPIDs.recordChildren(filepath.Join(c.assets, name)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func freePort(addr string) (int, error) {
@@ -642,4 +644,29 @@ func readStat(pid int) (procStat, error) {
 		return procStat{}, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
 	}
 	return procStat{state: f[0][0], ppid: ppid, start: start}, nil
+}
+
+// CleanupStale removes what a crashed lab cluster left behind: its API
+// server and etcd, then the lab's processes, namespaces and links (see
+// lab.CleanupStale). runDir "" is lab.DefaultRunDir. It fails, touching
+// nothing, while a lab runs.
+func CleanupStale(ctx context.Context, runDir string) error {
+	if runDir == "" {
+		runDir = lab.DefaultRunDir
+	}
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		return fmt.Errorf("labcluster: %w", err)
+	}
+	// The lab's lock says whether a lab runs; hold it while killing.
+	f, err := os.OpenFile(filepath.Join(runDir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("labcluster: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return fmt.Errorf("labcluster: a running lab holds %s: %w", f.Name(), err)
+	}
+	killErr := pidRegistry{dir: filepath.Join(runDir, "envtest")}.killAll()
+	f.Close() // releases the lock for lab.CleanupStale
+	return errors.Join(killErr, lab.CleanupStale(ctx, runDir))
 }
