@@ -266,7 +266,7 @@ func (r *ServiceReconciler) writeStatus(ctx context.Context, svc *corev1.Service
 		}
 		return false, fmt.Errorf("patching status of Service %s: %w", key, err)
 	}
-	r.state.SetMemo(key, statusMemo{base: svc.ResourceVersion, rv: out.ResourceVersion, st: desired})
+	r.state.SetMemo(key, statusMemo{base: svc.ResourceVersion, st: desired})
 	r.event(svc, cur, desired, d)
 	return true, nil
 }

@@ -73,8 +73,8 @@ type State struct {
 // resourceVersion the write was based on, so a reconcile that still sees
 // that version (the cache has not caught up) does not write again.
 type statusMemo struct {
-	base, rv string
-	st       ServiceStatus
+	base string
+	st   ServiceStatus
 }
 
 // NewState returns an empty State.

@@ -76,8 +76,8 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "bin/bgplb", "the bgplb binary to run as the controller")
 	flag.BoolVar(&o.inProcess, "inprocess", false, "run the controller in this process instead of the binary")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the controller phase (useful with -inprocess)")
-	flag.StringVar(&o.apiProfile, "apiserver-cpuprofile", "", "write a 30s CPU profile of kube-apiserver taken during the controller phase")
-	flag.DurationVar(&o.apiProfileAfter, "apiserver-cpuprofile-after", 10*time.Second, "when to start the kube-apiserver profile, from the start of the controller phase")
+	flag.StringVar(&o.apiProfile, "apiserver-cpuprofile", "", "write 30s CPU profiles of kube-apiserver taken during each phase to this path + .ceiling and .controller")
+	flag.DurationVar(&o.apiProfileAfter, "apiserver-cpuprofile-after", 10*time.Second, "when to start the kube-apiserver profiles, from the start of each phase")
 	flag.StringVar(&o.logFile, "controller-log", filepath.Join(os.TempDir(), "bgplb-bench-ipam-controller.log"), "where the controller's log goes")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -123,6 +123,9 @@ func run(o options) error {
 	if err != nil {
 		_ = env.Stop()
 		return err
+	}
+	if o.apiProfile != "" {
+		go apiServerProfile(ctx, cfg, o.apiProfile+".ceiling", o.apiProfileAfter)
 	}
 	cpu0 := cpuTimes(procs)
 	req0 := requestCounts(ctx, cfg)
@@ -191,7 +194,7 @@ func run(o options) error {
 		defer pprof.StopCPUProfile()
 	}
 	if o.apiProfile != "" {
-		go apiServerProfile(ctx, cfg, o.apiProfile, o.apiProfileAfter)
+		go apiServerProfile(ctx, cfg, o.apiProfile+".controller", o.apiProfileAfter)
 	}
 	cpu0 = cpuTimes(procs)
 	req0 = requestCounts(ctx, cfg)
