@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -106,6 +108,7 @@ type Cluster struct {
 	controller *lab.Proc
 	speakers   map[string]*lab.Proc
 	lladdrs    map[netip.Addr]string
+	left       []string // what Stop found still there (see Leftovers)
 	stopOnce   sync.Once
 	stopErr    error
 }
@@ -469,6 +472,10 @@ func (c *Cluster) Stop() error {
 		if err := c.Lab.Down(); err != nil {
 			errs = append(errs, err)
 		}
+		left := c.findLeftovers()
+		c.mu.Lock()
+		c.left = left
+		c.mu.Unlock()
 		c.stopErr = errors.Join(errs...)
 	})
 	return c.stopErr
@@ -669,4 +676,64 @@ func CleanupStale(ctx context.Context, runDir string) error {
 	killErr := pidRegistry{dir: filepath.Join(runDir, "envtest")}.killAll()
 	f.Close() // releases the lock for lab.CleanupStale
 	return errors.Join(killErr, lab.CleanupStale(ctx, runDir))
+}
+
+// Leftovers lists what this cluster started or created that still existed
+// right after Stop: its processes (FRR daemons, controller, speakers, API
+// server, etcd), namespaces and management links. It is checked the moment
+// the lab is down, by this lab's own names, so a lab that starts next
+// (waiting for the lock, reusing the names) is not mistaken for a leftover.
+func (c *Cluster) Leftovers() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.left)
+}
+
+func (c *Cluster) findLeftovers() []string {
+	var out []string
+	var procs []*lab.Proc
+	c.mu.Lock()
+	procs = append(procs, c.controller)
+	for _, p := range c.speakers {
+		procs = append(procs, p)
+	}
+	c.mu.Unlock()
+	for _, r := range c.Lab.Routers() {
+		for _, d := range []string{"zebra", "bgpd", "bfdd"} {
+			procs = append(procs, r.Daemon(d))
+		}
+	}
+	for _, p := range procs {
+		if p != nil && !p.Exited() {
+			out = append(out, fmt.Sprintf("process %s (pid %d)", p.Name, p.PID))
+		}
+	}
+	ents, _ := os.ReadDir(c.envtestPIDs.dir)
+	for _, e := range ents {
+		out = append(out, "envtest process record "+e.Name())
+	}
+	var nss []string
+	for _, r := range c.Lab.Routers() {
+		nss = append(nss, r.Netns)
+	}
+	for _, n := range c.Lab.Nodes() {
+		nss = append(nss, n.Netns)
+	}
+	nss = append(nss, c.Lab.Client().Netns)
+	for _, ns := range nss {
+		if _, err := os.Stat("/run/netns/" + ns); err == nil {
+			out = append(out, "netns "+ns)
+		}
+	}
+	links := []string{lab.MgmtBridge}
+	for _, n := range c.Lab.Nodes() {
+		links = append(links, "bgplb-m-"+n.Name) // the lab's management veths
+	}
+	for _, l := range links {
+		if _, err := os.Stat("/sys/class/net/" + l); err == nil {
+			out = append(out, "link "+l)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
