@@ -7,7 +7,7 @@ BIN ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 # Packages of the unit layer: everything but the envtest, lab and e2e suites.
-UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /test/envtest -e /test/e2e -e /test/lab)
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /test/envtest -e /test/e2e -e '/test/lab$$' -e /test/lab/)
 ENVTEST_ASSETS = export KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)"
 GINKGO_FLAGS ?= -ginkgo.v=false
 

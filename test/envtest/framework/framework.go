@@ -102,6 +102,9 @@ func Start(opts Options) (*Env, error) {
 	}
 	cfg, err := te.Start()
 	if err != nil {
+		// Start leaves etcd and kube-apiserver running when a later step
+		// (installing the CRDs) fails; stop them so nothing outlives the test.
+		_ = te.Stop()
 		return nil, fmt.Errorf("starting envtest API server (assets %s): %w", assets, err)
 	}
 	cfg.QPS = 1000
