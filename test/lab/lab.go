@@ -375,14 +375,21 @@ func (l *Lab) teardown() error {
 // DownOnSignal tears the lab down when the process gets SIGINT or SIGTERM,
 // then exits with 128+signal. The returned func uninstalls the handler.
 func (l *Lab) DownOnSignal() (stop func()) {
+	return OnSignal(l.Down)
+}
+
+// OnSignal runs teardown when the process gets SIGINT or SIGTERM, then exits
+// with 128+signal, so a Ctrl-C leaves nothing behind. The returned func
+// uninstalls the handler.
+func OnSignal(teardown func() error) (stop func()) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
 	quit := make(chan struct{})
 	go func() {
 		select {
 		case sig := <-ch:
-			fmt.Fprintf(os.Stderr, "lab: got %v, tearing down\n", sig)
-			if err := l.Down(); err != nil {
+			fmt.Fprintf(os.Stderr, "\nlab: got %v, tearing down\n", sig)
+			if err := teardown(); err != nil {
 				fmt.Fprintf(os.Stderr, "lab: teardown: %v\n", err)
 			}
 			code := 1

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -484,31 +483,7 @@ func (c *Cluster) Stop() error {
 // StopOnSignal stops the cluster when the process gets SIGINT or SIGTERM,
 // then exits with 128+signal. The returned func uninstalls the handler.
 func (c *Cluster) StopOnSignal() (uninstall func()) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
-	quit := make(chan struct{})
-	go func() {
-		select {
-		case sig := <-ch:
-			fmt.Fprintf(os.Stderr, "\nlab: got %v, tearing down\n", sig)
-			if err := c.Stop(); err != nil {
-				fmt.Fprintf(os.Stderr, "lab: teardown: %v\n", err)
-			}
-			code := 1
-			if s, ok := sig.(syscall.Signal); ok {
-				code = 128 + int(s)
-			}
-			os.Exit(code)
-		case <-quit:
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			signal.Stop(ch)
-			close(quit)
-		})
-	}
+	return lab.OnSignal(c.Stop)
 }
 
 // Kubectl runs the lab's kubectl with the admin kubeconfig.
