@@ -231,7 +231,7 @@ func (c *Cluster) startAPIServer() error {
 		return err
 	}
 	// framework's API server is dual-stack, so dual-stack Services work.
-	env, err := framework.Start(framework.Options{Address: lab.HostMgmt4.String(), Port: port})
+	env, err := framework.Start(framework.Options{Address: lab.HostMgmt4.String(), Port: port, LogDir: c.Lab.LogDir()})
 	// envtest's etcd and kube-apiserver are our direct children. Record
 	// them even if Start failed: envtest leaves them running when a later
 	// step (installing the CRDs) fails, and Stop kills what is recorded.

@@ -62,6 +62,9 @@ type Options struct {
 	Port    int
 	// ExtraFlags are added to kube-apiserver's command line.
 	ExtraFlags map[string]string
+	// LogDir, when set, receives kube-apiserver.log and etcd.log, so a
+	// failed run can show them with the other processes' logs.
+	LogDir string
 }
 
 // Env is a running API server with bgplb's CRDs.
@@ -69,6 +72,16 @@ type Env struct {
 	*envtest.Environment
 	Config *rest.Config
 	Client client.Client
+	logs   []*os.File
+}
+
+// Stop stops kube-apiserver and etcd and closes their log files.
+func (e *Env) Stop() error {
+	err := e.Environment.Stop()
+	for _, f := range e.logs {
+		_ = f.Close()
+	}
+	return err
 }
 
 // Start runs etcd and kube-apiserver and installs the CRDs.
@@ -83,6 +96,33 @@ func Start(opts Options) (*Env, error) {
 		ErrorIfCRDPathMissing: true,
 		Scheme:                Scheme,
 	}
+	var logs []*os.File
+	if opts.LogDir != "" {
+		open := func(name string) (*os.File, error) {
+			f, err := os.OpenFile(filepath.Join(opts.LogDir, name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+			if err != nil {
+				return nil, fmt.Errorf("framework: opening %s: %w", name, err)
+			}
+			logs = append(logs, f)
+			return f, nil
+		}
+		apiLog, err := open("kube-apiserver.log")
+		if err != nil {
+			return nil, err
+		}
+		etcdLog, err := open("etcd.log")
+		if err != nil {
+			apiLog.Close()
+			return nil, err
+		}
+		te.ControlPlane.APIServer = &envtest.APIServer{Out: apiLog, Err: apiLog}
+		te.ControlPlane.Etcd = &envtest.Etcd{Out: etcdLog, Err: etcdLog}
+	}
+	closeLogs := func() {
+		for _, f := range logs {
+			_ = f.Close()
+		}
+	}
 	api := te.ControlPlane.GetAPIServer()
 	args := api.Configure()
 	// Dual-stack, and wide enough for benchmarks with many thousands of
@@ -95,6 +135,7 @@ func Start(opts Options) (*Env, error) {
 	}
 	if opts.Address != "" {
 		if opts.Port == 0 {
+			closeLogs()
 			return nil, fmt.Errorf("framework: Address %s needs a Port too (envtest falls back to loopback otherwise)", opts.Address)
 		}
 		api.SecureServing.Address = opts.Address
@@ -105,6 +146,7 @@ func Start(opts Options) (*Env, error) {
 		// Start leaves etcd and kube-apiserver running when a later step
 		// (installing the CRDs) fails; stop them so nothing outlives the test.
 		_ = te.Stop()
+		closeLogs()
 		return nil, fmt.Errorf("starting envtest API server (assets %s): %w", assets, err)
 	}
 	cfg.QPS = 1000
@@ -112,7 +154,8 @@ func Start(opts Options) (*Env, error) {
 	c, err := client.New(cfg, client.Options{Scheme: Scheme})
 	if err != nil {
 		_ = te.Stop()
+		closeLogs()
 		return nil, fmt.Errorf("creating client: %w", err)
 	}
-	return &Env{Environment: te, Config: cfg, Client: c}, nil
+	return &Env{Environment: te, Config: cfg, Client: c, logs: logs}, nil
 }
