@@ -38,10 +38,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -425,11 +428,21 @@ type addressWatcher struct {
 }
 
 func watchAddresses(ctx context.Context, cfg *rest.Config, ns string) (*addressWatcher, error) {
-	wc, err := client.NewWithWatch(cfg, client.Options{Scheme: framework.Scheme})
+	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating watch client: %w", err)
 	}
-	w, err := wc.Watch(ctx, &corev1.ServiceList{}, client.InNamespace(ns))
+	list, err := cs.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing Services: %w", err)
+	}
+	// A RetryWatcher resumes from the last event seen if the API server
+	// closes the stream.
+	w, err := watchtools.NewRetryWatcherWithContext(ctx, list.ResourceVersion, &cache.ListWatch{
+		WatchFuncWithContext: func(c context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return cs.CoreV1().Services(ns).Watch(c, o)
+		},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("watching Services: %w", err)
 	}

@@ -1,6 +1,7 @@
 package ipam_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -10,7 +11,11 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
@@ -67,9 +72,21 @@ var _ = Describe("Controller restarts during a burst", Ordered, func() {
 			}
 		}
 		controller = startController(ipamctrl.Options{DefaultClass: true})
-		GinkgoWriter.Printf("restarted the controller %d times during the burst\n", restarts)
+		AddReportEntry("controller restarts during the burst", restarts)
 
-		Eventually(watcher.withAddress, 90*time.Second).Should(Equal(total))
+		Eventually(func() int {
+			var list corev1.ServiceList
+			Expect(k8s.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+			n := 0
+			for _, s := range list.Items {
+				if len(s.Status.LoadBalancer.Ingress) > 0 {
+					n++
+				}
+			}
+			return n
+		}, 90*time.Second).Should(Equal(total))
+		// The watch has seen the same (it is how changes are caught).
+		Eventually(watcher.withAddress).Should(Equal(total))
 		var list corev1.ServiceList
 		Expect(k8s.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
 		owner := map[string]string{}
@@ -111,15 +128,26 @@ type statusWatcher struct {
 
 func watchStatuses(ns string) *statusWatcher {
 	GinkgoHelper()
-	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: k8s.Scheme()})
+	cs, err := kubernetes.NewForConfig(env.Config)
 	Expect(err).NotTo(HaveOccurred())
-	w, err := wc.Watch(ctx, &corev1.ServiceList{}, client.InNamespace(ns))
+	list, err := cs.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	// A RetryWatcher resumes from the last event seen if the API server
+	// closes the stream, so no status change is missed.
+	w, err := watchtools.NewRetryWatcherWithContext(ctx, list.ResourceVersion, &cache.ListWatch{
+		WatchFuncWithContext: func(c context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return cs.CoreV1().Services(ns).Watch(c, o)
+		},
+	})
 	Expect(err).NotTo(HaveOccurred())
 	sw := &statusWatcher{w: w, cur: map[string]string{}, seen: map[string]string{}}
 	go func() {
 		for ev := range w.ResultChan() {
 			s, ok := ev.Object.(*corev1.Service)
 			if !ok {
+				sw.mu.Lock()
+				sw.dup = append(sw.dup, fmt.Sprintf("watch error: %v", ev.Object))
+				sw.mu.Unlock()
 				continue
 			}
 			ip := ""
