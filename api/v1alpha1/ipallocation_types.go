@@ -59,7 +59,7 @@ type IPAllocationSpec struct {
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Cluster,shortName=ipalloc
-// +kubebuilder:validation:XValidation:rule="self.metadata.name == self.spec.address.replace(':', '-')",message="metadata.name must be spec.address with ':' replaced by '-'"
+// +kubebuilder:validation:XValidation:rule="self.spec.address.startsWith('::') && self.spec.address.endsWith('::') ? self.metadata.name == '0' + self.spec.address.replace(':', '-') + '0' : self.spec.address.startsWith('::') ? self.metadata.name == '0' + self.spec.address.replace(':', '-') : self.spec.address.endsWith('::') ? self.metadata.name == self.spec.address.replace(':', '-') + '0' : self.metadata.name == self.spec.address.replace(':', '-')",message="metadata.name must be spec.address with ':' replaced by '-', and a '0' added at an end where the address starts or ends with '::'"
 // +kubebuilder:printcolumn:name="Address",type=string,JSONPath=`.spec.address`
 // +kubebuilder:printcolumn:name="Pool",type=string,JSONPath=`.spec.pool`
 // +kubebuilder:printcolumn:name="Namespace",type=string,JSONPath=`.spec.services[0].namespace`
@@ -83,9 +83,20 @@ type IPAllocationList struct {
 }
 
 // AllocationName is the object name of the IPAllocation for a canonical
-// address: IPv6 colons become dashes since names may not hold colons.
+// address: IPv6 colons become dashes since names may not hold colons, and
+// a "::" at either end gets a "0" outside it (2001:db8:: is 2001-db8--0,
+// ::1 is 0--1) because names must start and end with a letter or digit.
+// Canonical forms never put a lone zero group next to "::", so the
+// mapping stays one to one.
 func AllocationName(canonicalAddress string) string {
-	return strings.ReplaceAll(canonicalAddress, ":", "-")
+	name := strings.ReplaceAll(canonicalAddress, ":", "-")
+	if strings.HasPrefix(name, "-") {
+		name = "0" + name
+	}
+	if strings.HasSuffix(name, "-") {
+		name += "0"
+	}
+	return name
 }
 
 func init() {

@@ -505,7 +505,7 @@ func (s *State) obtainLocked(f ipam.Family, in ServiceInput, ref v1alpha1.Servic
 			continue
 		}
 		names = append(names, p.Name)
-		addr, err := s.alloc.AllocateNext(p.Name, f, unnameable)
+		addr, err := s.alloc.AllocateNext(p.Name, f, nil)
 		if err != nil {
 			continue
 		}
@@ -525,10 +525,6 @@ func (s *State) obtainLocked(f ipam.Family, in ServiceInput, ref v1alpha1.Servic
 func (s *State) obtainRequestedLocked(a netip.Addr, in ServiceInput, ref v1alpha1.ServiceReference, lookup ShareLookup) (*record, *Failure) {
 	unavailable := func(format string, args ...any) *Failure {
 		return &Failure{ReasonRequestedAddressUnavailable, fmt.Sprintf("requested address %s ", a) + fmt.Sprintf(format, args...)}
-	}
-	if unnameable(a) {
-		return nil, unavailable("cannot be recorded: its IPAllocation name %s is not a valid object name "+
-			"(IPv6 addresses written with a leading or trailing \"::\" cannot be held)", v1alpha1.AllocationName(a.String()))
 	}
 	if rec := s.recs[a]; rec != nil {
 		if len(rec.want) == 0 {
@@ -601,9 +597,6 @@ func (s *State) adoptLocked(a netip.Addr, in ServiceInput, ref v1alpha1.ServiceR
 		}
 		return nil, &Failure{ReasonAddressConflict, fmt.Sprintf("the Service's status shows %s, which %s holds; "+
 			"it stays pending until that address is released", a, who)}, true
-	}
-	if unnameable(a) {
-		return nil, nil, false
 	}
 	var pick string
 	for _, n := range s.alloc.PoolsContaining(a) {
@@ -1013,15 +1006,6 @@ func (s *State) PendingIn(ns string) []svcKey {
 		}
 	}
 	return out
-}
-
-// unnameable reports whether an address cannot be held because its
-// IPAllocation name would be invalid: IPv6 canonical forms starting or
-// ending with "::" give names starting or ending with "-", which the API
-// server rejects. Such addresses (e.g. 2001:db8::) are never handed out.
-func unnameable(a netip.Addr) bool {
-	s := a.String()
-	return strings.HasPrefix(s, "::") || strings.HasSuffix(s, "::")
 }
 
 func holdsUID(rec *record, k svcKey, uid types.UID) bool {

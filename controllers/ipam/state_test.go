@@ -209,7 +209,7 @@ func TestDecideRequests(t *testing.T) {
 	}{
 		{"192.0.2.100", "is not in any pool", nil},
 		{"198.51.100.255", "skips addresses ending in .0 and .255", nil},
-		{"2001:db8::", "cannot be recorded", []svcMod{v6only}},
+		{"2001:db8:1::", "is not in any pool", []svcMod{v6only}},
 	} {
 		d := w.apply("c", append(tc.mods, withAnn(ips, tc.req))...)
 		w.expect(d, "", ReasonRequestedAddressUnavailable)
@@ -235,8 +235,8 @@ func TestDecideRequests(t *testing.T) {
 	w.expect(w.apply("a", withAnn(ips, "192.0.2.7")), "192.0.2.6", ReasonRequestedAddressUnavailable)
 	// An invalid edit keeps the address too.
 	w.expect(w.apply("a", withAnn(ips, "garbage")), "192.0.2.6", ReasonInvalidRequest)
-	// The first free IPv6 address that can be named is ::1.
-	w.expect(w.apply("auto6", withPolicy(corev1.IPFamilyPolicySingleStack, corev1.IPv6Protocol)), "2001:db8::1", "")
+	// The first IPv6 address of the pool is handed out like any other.
+	w.expect(w.apply("auto6", withPolicy(corev1.IPFamilyPolicySingleStack, corev1.IPv6Protocol)), "2001:db8::", "")
 }
 
 func withAvoid(p v1alpha1.IPPool) v1alpha1.IPPool { p.Spec.AvoidBuggyIPs = true; return p }
@@ -255,12 +255,12 @@ func TestDecideFamilies(t *testing.T) {
 		t.Fatalf("missing %v", d.Outcome.Missing)
 	}
 	w.setPools(mkPool("v4", 0, "192.0.2.0/30"), mkPool("v6", 0, "2001:db8::/120"))
-	w.expect(w.apply("pref", withPolicy(corev1.IPFamilyPolicyPreferDualStack, v6, v4)), "2001:db8::1,192.0.2.0", "")
-	w.expect(w.apply("req", withPolicy(corev1.IPFamilyPolicyRequireDualStack, v4, v6)), "192.0.2.1,2001:db8::2", "")
+	w.expect(w.apply("pref", withPolicy(corev1.IPFamilyPolicyPreferDualStack, v6, v4)), "2001:db8::,192.0.2.0", "")
+	w.expect(w.apply("req", withPolicy(corev1.IPFamilyPolicyRequireDualStack, v4, v6)), "192.0.2.1,2001:db8::1", "")
 	// Dropping to SingleStack releases the other family.
 	d = w.apply("req", withPolicy(corev1.IPFamilyPolicySingleStack, v4))
 	w.expect(d, "192.0.2.1", "")
-	if len(d.Released) != 1 || d.Released[0].String() != "2001:db8::2" {
+	if len(d.Released) != 1 || d.Released[0].String() != "2001:db8::1" {
 		t.Fatalf("released %v", d.Released)
 	}
 }

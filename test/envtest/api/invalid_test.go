@@ -113,6 +113,8 @@ var _ = Describe("Admission of invalid objects", func() {
 		Entry("allocation of a non-address", alloc("x", "x"), "spec.address", "must be an IP address in canonical form"),
 		Entry("allocation of a non-canonical address", alloc("2001-db8--0001", "2001:db8::0001"), "spec.address", "canonical form"),
 		Entry("allocation named after another address", alloc("192.0.2.9", "192.0.2.10"), "metadata.name", "must be spec.address with ':' replaced by '-'"),
+		Entry("allocation of an address ending in :: named without the \"--0\"", alloc("2001-db8-0", "2001:db8::"), "metadata.name", "must be spec.address with ':' replaced by '-'"),
+		Entry("allocation of ::1 named 1--1", alloc("1--1", "::1"), "metadata.name", "a '0' added at an end"),
 	)
 
 	DescribeTable("valid edge cases are accepted",
@@ -133,6 +135,9 @@ var _ = Describe("Admission of invalid objects", func() {
 			s.LargeCommunities = []v1.LargeCommunity{"4294967295:0:4294967295"}
 		})),
 		Entry("IPv6 allocation", alloc("2001-db8--1", "2001:db8::1")),
+		Entry("IPv6 allocation of an address ending in ::", alloc("2001-db8--0", "2001:db8::")),
+		Entry("IPv6 allocation of an address starting with ::", alloc("0--1", "::1")),
+		Entry("IPv6 allocation of ::", alloc("0--0", "::")),
 	)
 
 	It("defaults what the user leaves out", func() {

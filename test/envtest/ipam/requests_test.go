@@ -28,6 +28,19 @@ var _ = Describe("Requested addresses", func() {
 		Expect(a.Name).To(Equal("2001-db8-5--51"))
 	})
 
+	It("hands out IPv6 addresses whose short form ends in ::", func() {
+		ns := newNamespace()
+		createPool("r-edge", []string{"2001:db8:9::/127"})
+		createService(ns, "first", families(corev1.IPFamilyPolicySingleStack, corev1.IPv6Protocol))
+		Eventually(ingressIPs(ns, "first")).Should(HaveExactElements("2001:db8:9::"))
+		a, err := getAllocation("2001:db8:9::")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(a.Name).To(Equal("2001-db8-9--0"))
+		createService(ns, "asked", annotate(ipsAnn, "2001:db8:9::"), families(corev1.IPFamilyPolicySingleStack, corev1.IPv6Protocol))
+		Eventually(condition(ns, "asked")).Should(Equal("False/RequestedAddressUnavailable"))
+		Expect(conditionMessage(ns, "asked")()).To(ContainSubstring("is held by " + ns + "/first"))
+	})
+
 	It("rejects invalid requests with InvalidRequest, and serves them once fixed", func() {
 		ns := newNamespace()
 		createPool("r-invalid", []string{"192.0.2.56/30"})
