@@ -10,9 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 )
@@ -22,7 +22,7 @@ import (
 type PoolReconciler struct {
 	*builderState
 	client   client.Client
-	recorder recorder.EventRecorder
+	recorder events.EventRecorder
 	poolQ    *queueRef
 }
 

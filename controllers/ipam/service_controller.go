@@ -15,11 +15,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 )
@@ -34,7 +34,7 @@ type ServiceReconciler struct {
 	// objects read are shared with it and must not be modified.
 	services     client.Reader
 	apiReader    client.Reader
-	recorder     recorder.EventRecorder
+	recorder     events.EventRecorder
 	defaultClass bool
 }
 

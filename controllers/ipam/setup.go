@@ -66,7 +66,10 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	st.OnRetry = func(keys []svcKey) { svcQ.add(keys...) }
 	st.OnPoolUsage = func(pool string) { poolQ.addAfter(pool, opts.PoolStatusDelay) }
 	b := &builderState{state: st, cache: mgr.GetCache(), reader: mgr.GetClient(), svcQ: svcQ}
-	rec := mgr.GetEventRecorder("bgplb-controller")
+	rec, err := newEventRecorder(mgr, "bgplb-controller")
+	if err != nil {
+		return err
+	}
 
 	// Services live in a cache of their own: only type LoadBalancer (a field
 	// selector, so the cluster's other Services cost neither memory nor

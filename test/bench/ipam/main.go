@@ -3,8 +3,10 @@
 //
 // It first measures the ceiling: a plain client with the given QPS/burst and
 // as many goroutines as there are creators writes, for each of N Services,
-// what the controller writes (create the Service, create its IPAllocation,
-// patch its status). Then, on a fresh API server of the same build, it
+// what is written when the controller is at work (create the Service,
+// create its IPAllocation, patch its status, and record the event the
+// controller records, through the same kind of asynchronous events.k8s.io
+// broadcaster). Then, on a fresh API server of the same build, it
 // starts the real controller (the built binary as a child process, or
 // in-process with -inprocess), creates N LoadBalancer Services from the same
 // number of parallel clients, and waits until every one has its address. It
@@ -16,14 +18,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
@@ -31,6 +36,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -55,6 +61,7 @@ import (
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	ipamctrl "github.com/bgplb/bgplb/controllers/ipam"
 	"github.com/bgplb/bgplb/test/envtest/framework"
+	"github.com/bgplb/bgplb/test/lab"
 )
 
 type options struct {
@@ -65,6 +72,7 @@ type options struct {
 	inProcess           bool
 	cpuProfile          string
 	apiProfile          string
+	ctrlProfile         string
 	apiProfileAfter     time.Duration
 	logFile             string
 }
@@ -80,7 +88,8 @@ func main() {
 	flag.BoolVar(&o.inProcess, "inprocess", false, "run the controller in this process instead of the binary")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the controller phase (useful with -inprocess)")
 	flag.StringVar(&o.apiProfile, "apiserver-cpuprofile", "", "write 30s CPU profiles of kube-apiserver taken during each phase to this path + .ceiling and .controller")
-	flag.DurationVar(&o.apiProfileAfter, "apiserver-cpuprofile-after", 10*time.Second, "when to start the kube-apiserver profiles, from the start of each phase")
+	flag.StringVar(&o.ctrlProfile, "controller-cpuprofile", "", "write a 30s CPU profile of the controller binary taken during its phase to this path")
+	flag.DurationVar(&o.apiProfileAfter, "apiserver-cpuprofile-after", 10*time.Second, "when to start the kube-apiserver and controller profiles, from the start of each phase")
 	flag.StringVar(&o.logFile, "controller-log", filepath.Join(os.TempDir(), "bgplb-bench-ipam-controller.log"), "where the controller's log goes")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -102,7 +111,11 @@ func run(o options) error {
 	if o.n > 1<<15 {
 		return fmt.Errorf("-n %d: at most %d Services fit the benchmark pool %s", o.n, 1<<15, poolRange)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	// Ctrl-C or SIGTERM cancels the run, so the deferred stops remove the
+	// API servers, etcd and the controller instead of leaving them behind.
+	sigCtx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+	ctx, cancel := context.WithCancel(sigCtx)
 	defer cancel()
 	ctrl.SetLogger(logr.Discard())
 	// Each phase gets a fresh API server of the same build and flags: its
@@ -127,13 +140,17 @@ func run(o options) error {
 		_ = env.Stop()
 		return err
 	}
+	// A profile still being taken when the phase ends is cut short, or the
+	// API server would wait for it before stopping.
+	profCtx, endProfile := context.WithCancel(ctx)
+	defer endProfile()
 	if o.apiProfile != "" {
-		go apiServerProfile(ctx, cfg, o.apiProfile+".ceiling", o.apiProfileAfter)
+		go apiServerProfile(profCtx, cfg, o.apiProfile+".ceiling", o.apiProfileAfter)
 	}
 	cpu0 := cpuTimes(procs)
 	req0 := requestCounts(ctx, cfg)
 	t0 := time.Now()
-	if err := ceiling(ctx, c, o); err == nil {
+	if err := ceiling(ctx, c, cfg, o); err == nil {
 		err = cw.waitAll(ctx, o.n, 10*time.Minute)
 	}
 	if err != nil {
@@ -142,8 +159,9 @@ func run(o options) error {
 	}
 	ceilSec := time.Since(t0).Seconds()
 	cw.stop()
-	logf("ceiling: %d Services x (create Service, create IPAllocation, patch status) in %.2fs; CPU %s; requests %s",
+	logf("ceiling: %d Services x (create Service, create IPAllocation, patch status, record event) in %.2fs; CPU %s; requests %s",
 		o.n, ceilSec, cpuDiff(cpu0, cpuTimes(procs), o.n), requestDiff(req0, requestCounts(ctx, cfg)))
+	endProfile()
 	if err := env.Stop(); err != nil {
 		return fmt.Errorf("stopping the ceiling's API server: %w", err)
 	}
@@ -165,7 +183,7 @@ func run(o options) error {
 	if err := createNamespace(ctx, c, "bench"); err != nil {
 		return err
 	}
-	stop, ctrlPID, err := startController(ctx, env, cfg, o)
+	stop, ctrlPID, ctrlPprof, err := startController(ctx, env, cfg, o)
 	if err != nil {
 		return err
 	}
@@ -198,6 +216,9 @@ func run(o options) error {
 	}
 	if o.apiProfile != "" {
 		go apiServerProfile(ctx, cfg, o.apiProfile+".controller", o.apiProfileAfter)
+	}
+	if o.ctrlProfile != "" && ctrlPprof != "" {
+		go controllerProfile(ctx, ctrlPprof, o.ctrlProfile, o.apiProfileAfter)
 	}
 	cpu0 = cpuTimes(procs)
 	req0 = requestCounts(ctx, cfg)
@@ -267,10 +288,24 @@ func service(ns, name, class string) *corev1.Service {
 	}
 }
 
-// ceiling writes, per Service, what the controller writes, from a plain
-// client: create the Service (of a class the controller ignores), create
-// its IPAllocation, patch its status the way the controller does.
-func ceiling(ctx context.Context, c client.Client, o options) error {
+// ceiling writes, per Service, what is written when the controller is at
+// work, from a plain client: create the Service (of a class the controller
+// ignores), create its IPAllocation, patch its status and record an event
+// the way the controller does.
+func ceiling(ctx context.Context, c client.Client, cfg *rest.Config, o options) error {
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return fmt.Errorf("creating the events client: %w", err)
+	}
+	eb, err := ipamctrl.EventBroadcaster(cfg, hc)
+	if err != nil {
+		return err
+	}
+	if err := eb.StartRecordingToSinkWithContext(ctx); err != nil {
+		return fmt.Errorf("starting the event broadcaster: %w", err)
+	}
+	defer eb.Shutdown()
+	rec := eb.NewRecorder(framework.Scheme, "bench-ceiling")
 	base := ceilingRange.Addr().As4()
 	first := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
 	return forEach(o.n, o.clients, func(i int) error {
@@ -299,6 +334,7 @@ func ceiling(ctx context.Context, c client.Client, o options) error {
 		if err := c.Status().Patch(ctx, target, client.RawPatch(types.StrategicMergePatchType, patch)); err != nil {
 			return fmt.Errorf("patching status: %w", err)
 		}
+		rec.Eventf(svc, nil, corev1.EventTypeNormal, st.Condition.Reason, "Allocate", "%s", st.Condition.Message)
 		return nil
 	})
 }
@@ -339,10 +375,16 @@ func createNamespace(ctx context.Context, c client.Client, name string) error {
 }
 
 // startController runs the controller as `bgplb controller` (a child
-// process) or in-process, with the benchmark's QPS, burst and workers.
-func startController(ctx context.Context, env *framework.Env, cfg *rest.Config, o options) (stop func(), pid int, err error) {
+// process) or in-process, with the benchmark's QPS, burst and workers. With
+// -controller-cpuprofile the child serves pprof on the returned address.
+func startController(ctx context.Context, env *framework.Env, cfg *rest.Config, o options) (stop func(), pid int, pprofAddr string, err error) {
 	if o.inProcess {
 		ctrl.SetLogger(zap.New(zap.WriteTo(mustCreate(o.logFile))))
+		// A dialer of its own keeps client-go from sharing the creators'
+		// cached transport: one HTTP/2 connection for both would serialize
+		// them and measure the connection rather than the controller.
+		cfg := rest.CopyConfig(cfg)
+		cfg.Dial = (&net.Dialer{}).DialContext
 		mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 			Scheme:                 framework.Scheme,
 			Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -350,10 +392,10 @@ func startController(ctx context.Context, env *framework.Env, cfg *rest.Config, 
 			Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 		})
 		if err != nil {
-			return nil, 0, fmt.Errorf("creating manager: %w", err)
+			return nil, 0, "", fmt.Errorf("creating manager: %w", err)
 		}
 		if err := ipamctrl.Setup(mgr, ipamctrl.Options{DefaultClass: true, Workers: o.workers}); err != nil {
-			return nil, 0, err
+			return nil, 0, "", err
 		}
 		mctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -364,24 +406,31 @@ func startController(ctx context.Context, env *framework.Env, cfg *rest.Config, 
 			}
 		}()
 		logf("controller running in-process; log in %s", o.logFile)
-		return func() { cancel(); <-done }, 0, nil
+		return func() { cancel(); <-done }, 0, "", nil
 	}
 	kubeconfig := filepath.Join(os.TempDir(), fmt.Sprintf("bgplb-bench-ipam-%d.kubeconfig", os.Getpid()))
 	if err := writeKubeconfig(env.Config, kubeconfig); err != nil {
-		return nil, 0, err
+		return nil, 0, "", err
 	}
 	bin, err := filepath.Abs(o.bin)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, "", err
 	}
-	cmd := exec.Command(bin, "controller", "--kubeconfig", kubeconfig,
+	args := []string{"controller", "--kubeconfig", kubeconfig,
 		"--kube-api-qps", fmt.Sprint(o.qps), "--kube-api-burst", fmt.Sprint(o.burst),
 		"--workers", fmt.Sprint(o.workers),
-		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--leader-elect=false")
+		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--leader-elect=false"}
+	if o.ctrlProfile != "" {
+		if pprofAddr, err = freeLoopbackAddr(); err != nil {
+			return nil, 0, "", err
+		}
+		args = append(args, "--pprof-bind-address", pprofAddr)
+	}
+	cmd := exec.Command(bin, args...)
 	logOut := mustCreate(o.logFile)
 	cmd.Stdout, cmd.Stderr = logOut, logOut
 	if err := cmd.Start(); err != nil {
-		return nil, 0, fmt.Errorf("starting %s: %w", bin, err)
+		return nil, 0, "", fmt.Errorf("starting %s: %w", bin, err)
 	}
 	logf("controller %s running as pid %d; log in %s", bin, cmd.Process.Pid, o.logFile)
 	return func() {
@@ -395,7 +444,7 @@ func startController(ctx context.Context, env *framework.Env, cfg *rest.Config, 
 			<-done
 		}
 		_ = os.Remove(kubeconfig)
-	}, cmd.Process.Pid, nil
+	}, cmd.Process.Pid, pprofAddr, nil
 }
 
 func mustCreate(path string) *os.File {
@@ -551,42 +600,19 @@ func controlPlaneProcs() []proc {
 		if err != nil {
 			continue
 		}
-		comm, ppid, _, ok := procStat(pid)
-		if ok && ppid == os.Getpid() && (comm == "kube-apiserver" || comm == "etcd") {
-			out = append(out, proc{comm, pid})
+		st, err := lab.ReadProcStat(pid)
+		if err == nil && st.PPID == os.Getpid() && (st.Comm == "kube-apiserver" || st.Comm == "etcd") {
+			out = append(out, proc{st.Comm, pid})
 		}
 	}
 	return out
 }
 
-// procStat reads comm, ppid and utime+stime (in clock ticks) of a process.
-func procStat(pid int) (comm string, ppid int, ticks int64, ok bool) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return "", 0, 0, false
-	}
-	defer f.Close()
-	line, _ := bufio.NewReader(f).ReadString('\n')
-	open, close := strings.IndexByte(line, '('), strings.LastIndexByte(line, ')')
-	if open < 0 || close < open {
-		return "", 0, 0, false
-	}
-	comm = line[open+1 : close]
-	fields := strings.Fields(line[close+1:])
-	if len(fields) < 13 {
-		return "", 0, 0, false
-	}
-	ppid, _ = strconv.Atoi(fields[1])
-	ut, _ := strconv.ParseInt(fields[11], 10, 64)
-	st, _ := strconv.ParseInt(fields[12], 10, 64)
-	return comm, ppid, ut + st, true
-}
-
 func cpuTimes(ps []proc) map[string]int64 {
 	out := map[string]int64{}
 	for _, p := range ps {
-		if _, _, t, ok := procStat(p.pid); ok {
-			out[p.name] = t
+		if st, err := lab.ReadProcStat(p.pid); err == nil {
+			out[p.name] = st.Ticks
 		}
 	}
 	return out
@@ -660,22 +686,63 @@ func requestCounts(ctx context.Context, cfg *rest.Config) map[string]float64 {
 
 // apiServerProfile saves a 30s CPU profile of kube-apiserver, taken after a delay.
 func apiServerProfile(ctx context.Context, cfg *rest.Config, path string, after time.Duration) {
-	time.Sleep(after)
-	rc, err := rest.UnversionedRESTClientFor(withCodecs(cfg))
+	saveProfile(ctx, "kube-apiserver", path, after, func() ([]byte, error) {
+		rc, err := rest.UnversionedRESTClientFor(withCodecs(cfg))
+		if err != nil {
+			return nil, err
+		}
+		return rc.Get().AbsPath("/debug/pprof/profile").Param("seconds", "30").Timeout(time.Minute).DoRaw(ctx)
+	})
+}
+
+// controllerProfile saves a 30s CPU profile of the controller binary,
+// taken after a delay, from its pprof endpoint.
+func controllerProfile(ctx context.Context, addr, path string, after time.Duration) {
+	saveProfile(ctx, "controller", path, after, func() ([]byte, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/profile?seconds=30", nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("%s: %s", resp.Status, body)
+		}
+		return body, err
+	})
+}
+
+// saveProfile waits, fetches a profile and writes it to path. Failures are
+// only logged: a profile is a diagnostic and must not fail the benchmark.
+func saveProfile(ctx context.Context, what, path string, after time.Duration, fetch func() ([]byte, error)) {
+	select {
+	case <-time.After(after):
+	case <-ctx.Done():
+		return
+	}
+	body, err := fetch()
+	if err == nil {
+		err = os.WriteFile(path, body, 0o644)
+	}
 	if err != nil {
-		logf("apiserver profile: %v", err)
+		logf("%s profile: %v", what, err)
 		return
 	}
-	body, err := rc.Get().AbsPath("/debug/pprof/profile").Param("seconds", "30").Timeout(time.Minute).DoRaw(ctx)
+	logf("wrote %s CPU profile to %s", what, path)
+}
+
+// freeLoopbackAddr returns a loopback address with a port nobody listens on.
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		logf("apiserver profile: %v", err)
-		return
+		return "", fmt.Errorf("finding a free port: %w", err)
 	}
-	if err := os.WriteFile(path, body, 0o644); err != nil {
-		logf("apiserver profile: %v", err)
-		return
-	}
-	logf("wrote kube-apiserver CPU profile to %s", path)
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 func withCodecs(cfg *rest.Config) *rest.Config {
