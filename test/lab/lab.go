@@ -30,7 +30,7 @@ type Lab struct {
 	runDir   string
 	dir      string
 	ownDir   bool // dir was created by the lab
-	registry procRegistry
+	registry ProcRegistry
 
 	routers []*Router
 	nodes   []*Node
@@ -70,7 +70,7 @@ func New(opts Options) (*Lab, error) {
 	if l.runDir == "" {
 		l.runDir = DefaultRunDir
 	}
-	l.registry = procRegistry{dir: filepath.Join(l.runDir, "procs")}
+	l.registry = ProcRegistry{Dir: filepath.Join(l.runDir, "procs")}
 	l.buildTopology(opts.Nodes)
 	for _, r := range l.routers {
 		cfg := r.DefaultRouterConfig()
@@ -176,7 +176,7 @@ func (l *Lab) makeDir() error {
 
 // lock takes RunDir/lock, polling so ctx can end the wait.
 func (l *Lab) lock(ctx context.Context) error {
-	if err := os.MkdirAll(l.registry.dir, 0o755); err != nil {
+	if err := os.MkdirAll(l.registry.Dir, 0o755); err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
 	path := filepath.Join(l.runDir, "lock")
@@ -252,7 +252,7 @@ func CleanupStale(ctx context.Context, runDir string) error {
 func (l *Lab) cleanupStale(ctx context.Context) error {
 	var errs []error
 	// Processes first: a namespace with a process inside lives on unnamed.
-	if err := l.registry.killAll(); err != nil {
+	if err := l.registry.KillAll(); err != nil {
 		errs = append(errs, err)
 	}
 	if b, err := os.ReadFile(filepath.Join(l.runDir, "current")); err == nil {
@@ -350,7 +350,7 @@ func (l *Lab) teardown() error {
 	if err := l.stopAll(2 * time.Second); err != nil {
 		errs = append(errs, err)
 	}
-	if err := l.registry.killAll(); err != nil {
+	if err := l.registry.KillAll(); err != nil {
 		errs = append(errs, err)
 	}
 	links := []string{MgmtBridge}

@@ -97,11 +97,12 @@ func (p *Proc) Stop(grace time.Duration) error {
 	}
 }
 
-// procRegistry records started processes as files in dir, one per process:
-// "pid starttime" and the argv, so that only processes this lab started are
-// ever killed (the start time guards against PID reuse).
-type procRegistry struct {
-	dir string
+// ProcRegistry records started processes as files in Dir, one per process:
+// "pid starttime" and the argv, so that only processes this lab (or a
+// harness built on it) started are ever killed: the start time guards
+// against PID reuse.
+type ProcRegistry struct {
+	Dir string
 }
 
 // startProc starts spec inside namespace ns ("" = root) with output to
@@ -142,7 +143,7 @@ func (l *Lab) startProc(ns string, spec ProcSpec) (*Proc, error) {
 		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
 	}
 	p := &Proc{Name: spec.Name, Netns: ns, PID: cmd.Process.Pid, LogPath: logPath, cmd: cmd, done: make(chan struct{}), logFile: f}
-	p.record, err = l.registry.add(p.Name, p.PID, argv)
+	p.record, err = l.registry.Add(p.Name, p.PID, argv)
 	if err != nil {
 		_ = syscall.Kill(-p.PID, syscall.SIGKILL)
 		_ = cmd.Wait()
@@ -168,23 +169,24 @@ func (l *Lab) startProc(ns string, spec ProcSpec) (*Proc, error) {
 // controller or the API server) with its output in the lab's log dir.
 func (l *Lab) Start(spec ProcSpec) (*Proc, error) { return l.startProc("", spec) }
 
-func (r procRegistry) add(name string, pid int, argv []string) (string, error) {
-	st, err := procStartTime(pid)
+// Add records pid under name and returns the record's path.
+func (r ProcRegistry) Add(name string, pid int, argv []string) (string, error) {
+	st, err := ReadProcStat(pid)
 	if err != nil {
 		return "", fmt.Errorf("record %s: %w", name, err)
 	}
-	path := filepath.Join(r.dir, name+".pid")
-	body := fmt.Sprintf("%d %d\n%s\n", pid, st, strings.Join(argv, " "))
+	path := filepath.Join(r.Dir, name+".pid")
+	body := fmt.Sprintf("%d %d\n%s\n", pid, st.Start, strings.Join(argv, " "))
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		return "", fmt.Errorf("record %s: %w", name, err)
 	}
 	return path, nil
 }
 
-// killAll kills every recorded process that is still the process that was
+// KillAll kills every recorded process that is still the process that was
 // recorded (same PID and start time) and removes the records.
-func (r procRegistry) killAll() error {
-	ents, err := os.ReadDir(r.dir)
+func (r ProcRegistry) KillAll() error {
+	ents, err := os.ReadDir(r.Dir)
 	if os.IsNotExist(err) {
 		return nil
 	}
@@ -194,7 +196,7 @@ func (r procRegistry) killAll() error {
 	var errs []error
 	var victims []int
 	for _, e := range ents {
-		path := filepath.Join(r.dir, e.Name())
+		path := filepath.Join(r.Dir, e.Name())
 		if !strings.HasSuffix(e.Name(), ".pid") {
 			continue
 		}
@@ -204,7 +206,7 @@ func (r procRegistry) killAll() error {
 			_ = os.Remove(path)
 			continue
 		}
-		if cur, err := procStartTime(pid); err == nil && cur == st {
+		if cur, err := ReadProcStat(pid); err == nil && cur.Start == st {
 			// Own process group (Setpgid) first, then the process itself.
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 			_ = syscall.Kill(pid, syscall.SIGKILL)
@@ -224,9 +226,9 @@ func (r procRegistry) killAll() error {
 	return errors.Join(errs...)
 }
 
-// alive lists recorded processes that still run.
-func (r procRegistry) alive() ([]int, error) {
-	ents, err := os.ReadDir(r.dir)
+// Alive lists recorded processes that still run.
+func (r ProcRegistry) Alive() ([]int, error) {
+	ents, err := os.ReadDir(r.Dir)
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
@@ -235,11 +237,11 @@ func (r procRegistry) alive() ([]int, error) {
 	}
 	var out []int
 	for _, e := range ents {
-		pid, st, err := readRecord(filepath.Join(r.dir, e.Name()))
+		pid, st, err := readRecord(filepath.Join(r.Dir, e.Name()))
 		if err != nil {
 			continue
 		}
-		if cur, err := procStartTime(pid); err == nil && cur == st {
+		if cur, err := ReadProcStat(pid); err == nil && cur.Start == st {
 			out = append(out, pid)
 		}
 	}
@@ -292,35 +294,47 @@ func killFromPidFiles(dir string) error {
 	return errors.Join(errs...)
 }
 
-// procStartTime reads the start time (clock ticks since boot) of pid.
-func procStartTime(pid int) (uint64, error) {
+// ProcStat is what the lab reads of /proc/PID/stat.
+type ProcStat struct {
+	Comm  string // command name
+	State byte   // R, S, Z, ...
+	PPID  int
+	Ticks int64  // user + system CPU time, in clock ticks
+	Start uint64 // start time, in clock ticks since boot
+}
+
+// ReadProcStat reads /proc/PID/stat.
+func ReadProcStat(pid int) (ProcStat, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return ProcStat{}, err
 	}
-	// The command name may contain spaces and parentheses: fields start after the last ')'.
+	// The command name may hold spaces and parentheses: fields start after the last ')'.
 	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	open, i := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || i < open {
+		return ProcStat{}, fmt.Errorf("parse /proc/%d/stat", pid)
 	}
-	fields := strings.Fields(s[i+1:])
-	// fields[0] is field 3 (state); starttime is field 22.
-	if len(fields) < 20 {
-		return 0, fmt.Errorf("parse /proc/%d/stat: short", pid)
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state), f[1] field 4 (ppid), f[11] and f[12] fields
+	// 14 and 15 (utime, stime), f[19] field 22 (starttime).
+	if len(f) < 20 || len(f[0]) != 1 {
+		return ProcStat{}, fmt.Errorf("parse /proc/%d/stat: short", pid)
 	}
-	return strconv.ParseUint(fields[19], 10, 64)
+	ppid, err1 := strconv.Atoi(f[1])
+	ut, err2 := strconv.ParseInt(f[11], 10, 64)
+	st, err3 := strconv.ParseInt(f[12], 10, 64)
+	start, err4 := strconv.ParseUint(f[19], 10, 64)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return ProcStat{}, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+	}
+	return ProcStat{Comm: s[open+1 : i], State: f[0][0], PPID: ppid, Ticks: ut + st, Start: start}, nil
 }
 
 // processAlive reports whether pid exists and is not a zombie.
 func processAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && len(s) > i+2 && s[i+2] != 'Z'
+	st, err := ReadProcStat(pid)
+	return err == nil && st.State != 'Z'
 }
 
 // stopAll stops the lab's processes in reverse start order.

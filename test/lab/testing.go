@@ -183,7 +183,7 @@ func Leftovers(runDir string) ([]string, error) {
 	for _, k := range links {
 		out = append(out, "link "+k)
 	}
-	pids, err := procRegistry{dir: filepath.Join(runDir, "procs")}.alive()
+	pids, err := ProcRegistry{Dir: filepath.Join(runDir, "procs")}.Alive()
 	errs = append(errs, err)
 	for _, p := range pids {
 		out = append(out, fmt.Sprintf("process %d", p))

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -101,7 +100,7 @@ type Cluster struct {
 	assets       string
 	controllerKC string
 	speakerKC    string
-	envtestPIDs  pidRegistry
+	envtestPIDs  lab.ProcRegistry
 
 	mu         sync.Mutex
 	controller *lab.Proc
@@ -146,7 +145,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		Lab: l, opts: opts, assets: assets,
 		KubectlPath: filepath.Join(assets, "kubectl"),
 		speakers:    map[string]*lab.Proc{},
-		envtestPIDs: pidRegistry{dir: filepath.Join(opts.RunDir, "envtest")},
+		envtestPIDs: lab.ProcRegistry{Dir: filepath.Join(opts.RunDir, "envtest")},
 	}
 	c.progress("starting the lab: 2 FRR routers, %d nodes, 1 client (network namespaces %s*)", opts.Nodes, lab.Prefix)
 	if err := l.Up(ctx); err != nil {
@@ -160,7 +159,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	}()
 	// The lab lock is ours now: an API server a crashed run left is no
 	// longer anyone's.
-	if err := c.envtestPIDs.killAll(); err != nil {
+	if err := c.envtestPIDs.KillAll(); err != nil {
 		return c, fmt.Errorf("labcluster: stale API server: %w", err)
 	}
 	if c.Bin, err = resolveBin(ctx, opts.Bin, l.Dir()); err != nil {
@@ -237,7 +236,7 @@ func (c *Cluster) startAPIServer() error {
 	// step (installing the CRDs) fails, and Stop kills what is recorded.
 	var errs []error
 	for _, name := range []string{"etcd", "kube-apiserver"} {
-		errs = append(errs, c.envtestPIDs.recordChildren(filepath.Join(c.assets, name)))
+		errs = append(errs, recordEnvtestChildren(c.envtestPIDs, filepath.Join(c.assets, name)))
 	}
 	if err != nil {
 		return errors.Join(append(errs, err)...)
@@ -465,7 +464,7 @@ func (c *Cluster) Stop() error {
 				errs = append(errs, fmt.Errorf("labcluster: stop API server: %w", err))
 			}
 		}
-		if err := c.envtestPIDs.killAll(); err != nil {
+		if err := c.envtestPIDs.KillAll(); err != nil {
 			errs = append(errs, err)
 		}
 		if err := c.Lab.Down(); err != nil {
@@ -521,14 +520,12 @@ func (c *Cluster) Dump(w io.Writer, tail int) {
 	}
 }
 
-// procs: a small registry of the envtest processes, so a run that crashed
-// (SIGKILL, go test timeout) does not leave an API server behind. Same idea
-// as the lab's own registry: pid and start time, so a reused PID is never hit.
-type pidRegistry struct{ dir string }
-
-// recordChildren records this process's children running exe.
-func (r pidRegistry) recordChildren(exe string) error {
-	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+// recordEnvtestChildren records this process's children running exe (the
+// envtest API server and etcd, which envtest starts itself) in the lab's
+// process registry format, so a run that crashed (SIGKILL, go test
+// timeout) does not leave an API server behind.
+func recordEnvtestChildren(reg lab.ProcRegistry, exe string) error {
+	if err := os.MkdirAll(reg.Dir, 0o755); err != nil {
 		return fmt.Errorf("labcluster: %w", err)
 	}
 	ents, err := os.ReadDir("/proc")
@@ -544,88 +541,14 @@ func (r pidRegistry) recordChildren(exe string) error {
 		if target, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err != nil || target != exe {
 			continue
 		}
-		st, err := readStat(pid)
-		if err != nil || st.ppid != self {
+		if st, err := lab.ReadProcStat(pid); err != nil || st.PPID != self {
 			continue
 		}
-		rec := filepath.Join(r.dir, fmt.Sprintf("%d.pid", pid))
-		if err := os.WriteFile(rec, fmt.Appendf(nil, "%d %d %s\n", pid, st.start, exe), 0o644); err != nil {
+		if _, err := reg.Add(strconv.Itoa(pid), pid, []string{exe}); err != nil {
 			return fmt.Errorf("labcluster: %w", err)
 		}
 	}
 	return nil
-}
-
-// killAll kills recorded processes that are still the recorded ones and
-// forgets all records.
-func (r pidRegistry) killAll() error {
-	ents, err := os.ReadDir(r.dir)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("labcluster: %w", err)
-	}
-	var errs []error
-	for _, e := range ents {
-		p := filepath.Join(r.dir, e.Name())
-		b, err := os.ReadFile(p)
-		_ = os.Remove(p)
-		if err != nil {
-			continue
-		}
-		var pid int
-		var start uint64
-		if _, err := fmt.Sscan(string(b), &pid, &start); err != nil || pid <= 1 {
-			continue
-		}
-		st, err := readStat(pid)
-		if err != nil || st.start != start || st.state == 'Z' {
-			continue
-		}
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) {
-			if st, err := readStat(pid); err != nil || st.start != start || st.state == 'Z' {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if st, err := readStat(pid); err == nil && st.start == start && st.state != 'Z' {
-			errs = append(errs, fmt.Errorf("labcluster: stale envtest process %d survived SIGKILL", pid))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-type procStat struct {
-	state byte
-	ppid  int
-	start uint64
-}
-
-func readStat(pid int) (procStat, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return procStat{}, err
-	}
-	// The command name may hold spaces and parentheses: fields start after the last ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return procStat{}, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state), f[1] field 4 (ppid), f[19] field 22 (starttime).
-	if len(f) < 20 || len(f[0]) != 1 {
-		return procStat{}, fmt.Errorf("parse /proc/%d/stat: short", pid)
-	}
-	ppid, err1 := strconv.Atoi(f[1])
-	start, err2 := strconv.ParseUint(f[19], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return procStat{}, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
-	}
-	return procStat{state: f[0][0], ppid: ppid, start: start}, nil
 }
 
 // CleanupStale removes what a crashed lab cluster left behind: its API
@@ -648,7 +571,7 @@ func CleanupStale(ctx context.Context, runDir string) error {
 		f.Close()
 		return fmt.Errorf("labcluster: a running lab holds %s: %w", f.Name(), err)
 	}
-	killErr := pidRegistry{dir: filepath.Join(runDir, "envtest")}.killAll()
+	killErr := lab.ProcRegistry{Dir: filepath.Join(runDir, "envtest")}.KillAll()
 	f.Close() // releases the lock for lab.CleanupStale
 	return errors.Join(killErr, lab.CleanupStale(ctx, runDir))
 }
@@ -683,7 +606,7 @@ func (c *Cluster) findLeftovers() []string {
 			out = append(out, fmt.Sprintf("process %s (pid %d)", p.Name, p.PID))
 		}
 	}
-	ents, _ := os.ReadDir(c.envtestPIDs.dir)
+	ents, _ := os.ReadDir(c.envtestPIDs.Dir)
 	for _, e := range ents {
 		out = append(out, "envtest process record "+e.Name())
 	}
