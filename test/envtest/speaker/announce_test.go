@@ -167,9 +167,12 @@ var _ = Describe("Advertisements", func() {
 			"LocalPref": PointTo(BeEquivalentTo(250)),
 		}))
 		Expect(communities(route(rtrB, "198.51.100.0/24")())).To(Equal("65000:200 | "))
-		Expect(prefixes(rtrB)()).NotTo(ContainElements("198.51.100.10/32", "198.51.100.77/32"))
-		Expect(prefixes(rtrA)()).To(ContainElements("198.51.100.10/32", "198.51.100.77/32"))
+		// The /24 reaches rtr-b as soon as one address under it is announced;
+		// wait for both host routes at rtr-a before checking what rtr-b lacks.
+		Eventually(prefixes(rtrA)).Should(ContainElements("198.51.100.10/32", "198.51.100.77/32"))
 		Expect(prefixes(rtrA)()).NotTo(ContainElement("198.51.100.0/24"))
+		Expect(prefixes(rtrB)()).NotTo(ContainElement("198.51.100.10/32"))
+		Expect(prefixes(rtrB)()).NotTo(ContainElement("198.51.100.77/32"))
 
 		By("the aggregate stays while any address under it is announced")
 		// Deleting one of the two Services' allocations keeps the /24.
