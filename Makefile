@@ -49,7 +49,7 @@ verify-generated: ## Fail if generated files (CRDs, RBAC, deepcopy) are stale.
 envtest-assets: ## Build (once) and print the envtest binaries' directory.
 	@hack/envtest-assets.sh
 
-lab-deps: ## Install what the lab needs (FRR, iproute2) when root; say what to run otherwise.
+lab-deps: ## Install what the lab needs (FRR, iproute2, ping) when root; say what to run otherwise.
 	@hack/lab-deps.sh
 
 test: verify-generated vet test-unit test-envtest test-lab ## Unit, envtest and lab suites (LAB=skip skips the lab by hand).
@@ -61,7 +61,7 @@ test-unit: ## Unit tests, fuzz seeds and component tests (no root needed).
 test-envtest: ## Ginkgo suites against a real kube-apiserver + etcd.
 	$(ENVTEST_ASSETS) && $(GO) test -count=1 -timeout 20m ./test/envtest/... $(GINKGO_FLAGS)
 
-test-lab: ## The network-namespace lab and its e2e specs (needs root, FRR, iproute2).
+test-lab: ## The network-namespace lab and its e2e specs (needs root, FRR, iproute2, ping).
 	@if [[ "$${LAB:-}" == "skip" ]]; then echo "test-lab: LAB=skip set by hand: NOT running the lab suites"; exit 0; fi; \
 	hack/lab-deps.sh --check && $(MAKE) --no-print-directory build && \
 	$(ENVTEST_ASSETS) && export BGPLB_BIN=$(CURDIR)/$(BIN)/bgplb && \
@@ -78,7 +78,7 @@ demo: ## Run bgplb on the lab (FRR routers, nodes, client in namespaces) with a 
 	CGO_ENABLED=0 $(GO) build -tags lab -ldflags '$(LDFLAGS)' -o $(BIN)/bgplb-lab ./cmd/bgplb
 	@$(ENVTEST_ASSETS) && exec $(BIN)/bgplb-lab lab demo
 
-bench-announce: ## Lab benchmark: Service -> route latency, a burst of 1,000, failover with and without BFD (root); prints figures.
+bench-announce: ## Lab benchmark: Service -> route latency, a burst of 1,000 (BGPLB_BENCH_BURST) with memory, failover with and without BFD (root); prints figures.
 	@hack/lab-deps.sh --check
 	@$(MAKE) --no-print-directory build
 	$(ENVTEST_ASSETS) && BGPLB_BIN=$(CURDIR)/$(BIN)/bgplb $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./test/bench/announce/

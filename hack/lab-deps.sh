@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure the lab's prerequisites are here: root, iproute2 (ip netns) and
-# FRR (zebra, bgpd, bfdd, vtysh). As root it installs what is missing with
+# Makes sure the lab's prerequisites are here: root, iproute2 (ip netns),
+# ping (iputils-ping) and FRR (zebra, bgpd, bfdd, vtysh, the frr user). As root it installs what is missing with
 # apt-get; otherwise it says exactly what to run.
 #   hack/lab-deps.sh          install when possible
 #   hack/lab-deps.sh --check  same, and fail if anything is still missing
@@ -14,22 +14,26 @@ missing() {
 	local m=()
 	[[ $(id -u) == 0 ]] || m+=("root (the lab creates network namespaces)")
 	command -v ip >/dev/null 2>&1 || m+=("iproute2")
-	for d in zebra bgpd bfdd vtysh; do frr_bin "$d" || { m+=("frr"); break; }; done
+	command -v ping >/dev/null 2>&1 || m+=("iputils-ping")
+	local frr=1
+	for d in zebra bgpd bfdd vtysh; do frr_bin "$d" || frr=0; done
+	id frr >/dev/null 2>&1 || frr=0
+	((frr)) || m+=("frr")
 	printf '%s\n' "${m[@]}"
 }
 
 if [[ -n "$(missing | grep -v '^root' || true)" && $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-	echo "lab-deps: installing frr and iproute2 with apt-get" >&2
+	echo "lab-deps: installing frr, iproute2 and iputils-ping with apt-get" >&2
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq >&2
-	apt-get install -y -qq --no-install-recommends frr iproute2 >&2
+	apt-get install -y -qq --no-install-recommends frr iproute2 iputils-ping >&2
 fi
 
 left="$(missing)"
 if [[ -n "$left" ]]; then
 	echo "lab-deps: the lab cannot run; missing:" >&2
 	sed 's/^/  - /' <<<"$left" >&2
-	echo "  fix: sudo apt-get update && sudo apt-get install -y frr iproute2, then run as root (sudo -E make ...)" >&2
+	echo "  fix: sudo apt-get update && sudo apt-get install -y frr iproute2 iputils-ping, then run as root (sudo -E make ...)" >&2
 	echo "  or skip the lab by hand: LAB=skip make test" >&2
 	[[ "${1:-}" == "--check" ]] && exit 1
 fi

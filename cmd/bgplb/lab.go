@@ -75,7 +75,7 @@ func labDemo(args []string) error {
 		return err
 	}
 	if err := lab.Check(); err != nil {
-		return fmt.Errorf("%w\n(as root, hack/lab-deps.sh installs FRR and iproute2)", err)
+		return fmt.Errorf("%w\n(as root, hack/lab-deps.sh installs FRR, iproute2 and ping)", err)
 	}
 	if *bin == "" {
 		self, err := os.Executable()

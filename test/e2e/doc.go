@@ -7,7 +7,7 @@
 // namespace. No kubelet or kube-proxy runs: EndpointSlices are written by
 // the lab and each node answers for a Service address itself.
 //
-// Run with "make test-lab" (root, iproute2 and FRR needed; LAB=skip skips
+// Run with "make test-lab" (root, iproute2, ping and FRR needed; LAB=skip skips
 // by hand). On a failed spec the routers' state, every process's log tail
 // and the API objects are printed, and the lab dir with the full logs is
 // kept.

@@ -301,6 +301,7 @@ type ProcStat struct {
 	PPID  int
 	Ticks int64  // user + system CPU time, in clock ticks
 	Start uint64 // start time, in clock ticks since boot
+	RSS   int64  // resident set size, in bytes
 }
 
 // ReadProcStat reads /proc/PID/stat.
@@ -317,18 +318,21 @@ func ReadProcStat(pid int) (ProcStat, error) {
 	}
 	f := strings.Fields(s[i+1:])
 	// f[0] is field 3 (state), f[1] field 4 (ppid), f[11] and f[12] fields
-	// 14 and 15 (utime, stime), f[19] field 22 (starttime).
-	if len(f) < 20 || len(f[0]) != 1 {
+	// 14 and 15 (utime, stime), f[19] field 22 (starttime), f[21] field 24
+	// (rss, in pages).
+	if len(f) < 22 || len(f[0]) != 1 {
 		return ProcStat{}, fmt.Errorf("parse /proc/%d/stat: short", pid)
 	}
 	ppid, err1 := strconv.Atoi(f[1])
 	ut, err2 := strconv.ParseInt(f[11], 10, 64)
 	st, err3 := strconv.ParseInt(f[12], 10, 64)
 	start, err4 := strconv.ParseUint(f[19], 10, 64)
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
+	pages, err5 := strconv.ParseInt(f[21], 10, 64)
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		return ProcStat{}, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
 	}
-	return ProcStat{Comm: s[open+1 : i], State: f[0][0], PPID: ppid, Ticks: ut + st, Start: start}, nil
+	return ProcStat{Comm: s[open+1 : i], State: f[0][0], PPID: ppid, Ticks: ut + st, Start: start,
+		RSS: pages * int64(os.Getpagesize())}, nil
 }
 
 // processAlive reports whether pid exists and is not a zombie.

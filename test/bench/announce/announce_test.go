@@ -6,8 +6,9 @@
 //	BGPLB_BIN=bin/bgplb go test -run '^$' -bench . -benchtime 1x ./test/bench/announce
 //
 // It prints figures and never fails on them. Knobs: BGPLB_BENCH_SEQUENTIAL
-// (default 100), BGPLB_BENCH_BURST (1000), BGPLB_BENCH_FAILOVERS (5 with
-// BFD, 3 without).
+// (default 100), BGPLB_BENCH_BURST (1000; at most 16384), BGPLB_BENCH_FAILOVERS
+// (5 with BFD, 3 without). The burst phase also reports the controller's and
+// the speakers' resident memory with the burst's Services announced.
 package announce
 
 import (
@@ -43,8 +44,9 @@ var (
 	// seqPool is the lab pool's IPv4 half (config/samples/lab).
 	seqPool = netip.MustParsePrefix("203.0.113.0/25")
 	// burstPool holds the burst's IPv6 addresses: the IPv4 documentation
-	// range has only 256, so the thousand-Service burst is IPv6 /128s.
-	burstPool = netip.MustParsePrefix("2001:db8:ffff::1000/116")
+	// range has only 256, so the burst is IPv6 /128s, up to 16,384 of them
+	// (BGPLB_BENCH_BURST=10000 measures the footprint at DESIGN.md's scale).
+	burstPool = netip.MustParsePrefix("2001:db8:ffff::4000/114")
 	peers     = []string{"r1-v4", "r1-v6", "r2-v4", "r2-v6"}
 )
 
@@ -366,6 +368,31 @@ func burst(b *testing.B, c *labcluster.Cluster, n int, add func(string, ...any))
 	}
 	add("burst of %d IPv6 Services (16 clients): objects created in %v, all routed in r1's kernel after %v: %.2fx (target <= 1.25x)%s",
 		n, round(createTime), round(routed), ratio, note)
+	add("resident memory with the burst's %d Services announced: %s (targets at 10,000: controller < 200 MiB, speaker < 150 MiB)",
+		n, footprint(c))
+}
+
+// footprint reports the resident memory of the controller and of every
+// speaker, e.g. "controller 80 MiB, speakers n1 60 MiB, n2 61 MiB".
+func footprint(c *labcluster.Cluster) string {
+	mib := func(p *lab.Proc) string {
+		if p == nil {
+			return "not running"
+		}
+		st, err := lab.ReadProcStat(p.PID)
+		if err != nil {
+			return "unknown"
+		}
+		return fmt.Sprintf("%.0f MiB", float64(st.RSS)/(1<<20))
+	}
+	out := "controller " + mib(c.Controller()) + ", speakers"
+	for i, node := range c.NodeNames() {
+		if i > 0 {
+			out += ","
+		}
+		out += " " + node + " " + mib(c.Speaker(node))
+	}
+	return out
 }
 
 // failover freezes a node's speaker (SIGSTOP) and times how long until the

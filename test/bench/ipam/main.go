@@ -631,18 +631,13 @@ func cpuDiff(a, b map[string]int64, n int) string {
 	return strings.Join(parts, ", ") + " per Service"
 }
 
-// rss returns a process's resident set size as /proc reports it.
+// rss returns a process's resident set size for the report.
 func rss(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	st, err := lab.ReadProcStat(pid)
 	if err != nil {
 		return "unknown"
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
+	return fmt.Sprintf("%.0f MiB", float64(st.RSS)/(1<<20))
 }
 
 // requestCounts reads the API server's request counters by verb, resource,
