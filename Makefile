@@ -24,7 +24,7 @@ build: ## Build bin/bgplb (static).
 
 manifests: ## Regenerate CRDs and RBAC from the markers in api/ and controllers/.
 	$(GO) tool controller-gen crd paths=./api/... output:crd:dir=config/crd/bases
-	$(GO) tool controller-gen rbac:roleName=bgplb-controller paths=./controllers/ipam/... output:rbac:dir=config/rbac/controller
+	$(GO) tool controller-gen rbac:roleName=bgplb-controller paths=./controllers/ipam/... paths=./controllers/peerstatus/... output:rbac:dir=config/rbac/controller
 	$(GO) tool controller-gen rbac:roleName=bgplb-speaker paths=./controllers/speaker/... output:rbac:dir=config/rbac/speaker
 
 generate: ## Regenerate deepcopy code.

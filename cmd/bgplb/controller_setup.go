@@ -1,12 +1,22 @@
 package main
 
 import (
+	"fmt"
+
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	ipamctrl "github.com/bgplb/bgplb/controllers/ipam"
+	"github.com/bgplb/bgplb/controllers/peerstatus"
 )
 
-// setupController registers the IPAM reconcilers with the manager.
+// setupController registers the IPAM and BGPPeer status reconcilers with
+// the manager.
 func setupController(mgr ctrl.Manager, opts controllerOptions) error {
-	return ipamctrl.Setup(mgr, ipamctrl.Options{DefaultClass: opts.DefaultClass, Workers: opts.Workers})
+	if err := ipamctrl.Setup(mgr, ipamctrl.Options{DefaultClass: opts.DefaultClass, Workers: opts.Workers}); err != nil {
+		return err
+	}
+	if err := peerstatus.Setup(mgr); err != nil {
+		return fmt.Errorf("peer status: %w", err)
+	}
+	return nil
 }

@@ -49,16 +49,14 @@
 // out and its session reported as Idle with the reason, never a crash.
 //
 // BGPPeer status (nodes, established nodes, "x/y" sessions, Ready, Valid)
-// is computed from all BGPNodeStatus objects by PeerStatusReconciler. Every
-// speaker runs it; all compute the same result, write only on difference
-// and with optimistic locking, so concurrent speakers converge with one
-// write per change. It needs nothing node-specific and can move to the
-// controller (Options.DisablePeerStatus).
+// is computed from all BGPNodeStatus objects by ComputePeerStatus, in the
+// controller (package peerstatus): one writer, and no speaker has to watch
+// the other nodes' status.
 //
 // # Caches and RBAC
 //
-// The speaker uses a cache of its own: only its own Node, only Secrets of
-// bgplb-system (its RBAC allows no more), managedFields dropped from every
-// object. It reads everything without deep copies and writes only
-// BGPNodeStatus, BGPPeer status and events.
+// The speaker uses a cache of its own: only its own Node and BGPNodeStatus,
+// only Secrets of bgplb-system (its RBAC allows no more), managedFields
+// dropped from every object. It reads everything without deep copies and
+// writes only its BGPNodeStatus and events.
 package speaker

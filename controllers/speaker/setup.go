@@ -36,9 +36,6 @@ type Options struct {
 	// StatusInterval is how often the sessions are polled, and the least
 	// time between two writes of the node's BGPNodeStatus. Default 1s.
 	StatusInterval time.Duration
-	// DisablePeerStatus leaves BGPPeer status to someone else (e.g. the
-	// controller).
-	DisablePeerStatus bool
 }
 
 // Handle gives the speaker's shutdown access to the status writer.
@@ -53,12 +50,14 @@ func (h *Handle) MarkStopped(ctx context.Context, reason string) error {
 }
 
 // Setup adds the speaker's controllers to the manager:
-//   - a cache of its own, so that it can watch only this node's Node object
-//     and only the Secrets of the install namespace (the speaker's RBAC
-//     allows no more), and drop managedFields from everything it keeps;
+//   - a cache of its own, so that it can watch only this node's Node and
+//     BGPNodeStatus and only the Secrets of the install namespace (the
+//     speaker's RBAC allows no more Secrets), and drop managedFields from
+//     everything it keeps;
 //   - the node reconciler (one key, any change enqueues it);
-//   - the BGPNodeStatus writer;
-//   - the BGPPeer status reconciler, unless disabled.
+//   - the BGPNodeStatus writer.
+//
+// BGPPeer status is the controller's (package peerstatus).
 func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
 	if opts.NodeName == "" {
 		return nil, errors.New("speaker: NodeName is required")
@@ -77,6 +76,9 @@ func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Namespaces: map[string]cache.Config{v1alpha1.InstallNamespace: {}}},
 			&corev1.Node{}:   {Field: fields.OneTermEqualSelector("metadata.name", opts.NodeName)},
+			// Only this node's status: other nodes' writes are none of its
+			// business and would fan out to every speaker.
+			&v1alpha1.BGPNodeStatus{}: {Field: fields.OneTermEqualSelector("metadata.name", opts.NodeName)},
 			// Every Service and EndpointSlice of the cluster is cached: keep
 			// only what Compute reads, so memory follows their number, not
 			// their size.
@@ -154,47 +156,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
 	if err := mgr.Add(w); err != nil {
 		return nil, fmt.Errorf("adding the status writer: %w", err)
 	}
-
-	if !opts.DisablePeerStatus {
-		if err := setupPeerStatus(mgr, c); err != nil {
-			return nil, err
-		}
-	}
 	return &Handle{writer: w}, nil
-}
-
-// setupPeerStatus adds the BGPPeer status reconciler, fed by the BGPPeers,
-// every BGPNodeStatus and the password Secrets.
-func setupPeerStatus(mgr ctrl.Manager, c cache.Cache) error {
-	pr := &PeerStatusReconciler{Reader: c, Writer: mgr.GetClient(), Now: time.Now}
-	peersOf := func(st *v1alpha1.BGPNodeStatus) []reconcile.Request {
-		var out []reconcile.Request
-		for _, s := range st.Status.Sessions {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: s.Peer}})
-		}
-		return out
-	}
-	return ctrl.NewControllerManagedBy(mgr).Named("speaker-peer-status").
-		WatchesRawSource(source.Kind(c, &v1alpha1.BGPPeer{}, &handler.TypedEnqueueRequestForObject[*v1alpha1.BGPPeer]{})).
-		WatchesRawSource(source.Kind(c, &v1alpha1.BGPNodeStatus{},
-			handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, st *v1alpha1.BGPNodeStatus) []reconcile.Request {
-				return peersOf(st) // called with the old and the new object on updates
-			}))).
-		WatchesRawSource(source.Kind(c, &corev1.Secret{},
-			handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, s *corev1.Secret) []reconcile.Request {
-				var peers v1alpha1.BGPPeerList
-				if err := c.List(ctx, &peers); err != nil {
-					return nil
-				}
-				var out []reconcile.Request
-				for _, p := range peers.Items {
-					if ref := p.Spec.PasswordSecretRef; ref != nil && ref.Name == s.Name {
-						out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: p.Name}})
-					}
-				}
-				return out
-			}))).
-		Complete(pr)
 }
 
 // trimService keeps the fields of a Service that the speaker reads.

@@ -1,7 +1,8 @@
 // Package speaker_test runs the speaker's node reconciler in-process against
 // a real kube-apiserver (envtest) and real GoBGP routers on loopback
 // (bgp/bgptest), and checks what the routers receive and what the speaker
-// reports in BGPNodeStatus and BGPPeer status.
+// reports in BGPNodeStatus. The controller's BGPPeer status reconciler
+// runs beside it, as in a cluster, so BGPPeer status is checked too.
 package speaker_test
 
 import (
@@ -26,6 +27,7 @@ import (
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/bgp"
 	"github.com/bgplb/bgplb/bgp/bgptest"
+	"github.com/bgplb/bgplb/controllers/peerstatus"
 	"github.com/bgplb/bgplb/controllers/speaker"
 	"github.com/bgplb/bgplb/test/envtest/framework"
 )
@@ -48,6 +50,8 @@ var (
 
 	node *corev1.Node
 	run  *speakerRun
+	// stopPeerStatus stops the controller's BGPPeer status reconciler.
+	stopPeerStatus context.CancelFunc
 )
 
 func TestSpeaker(t *testing.T) {
@@ -90,6 +94,26 @@ func startSpeaker() *speakerRun {
 	r := &speakerRun{bgp: spk, handle: h, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- mgr.Start(mctx) }()
 	return r
+}
+
+// startPeerStatus runs the controller's BGPPeer status reconciler, as
+// `bgplb controller` does, for the whole suite.
+func startPeerStatus() {
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 framework.Scheme,
+		Logger:                 logger().WithName("controller"),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(peerstatus.Setup(mgr)).To(Succeed())
+	mctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(mctx) }()
+	stopPeerStatus = func() {
+		cancel()
+		Eventually(done).WithTimeout(time.Minute).Should(Receive(BeNil()))
+	}
 }
 
 // stop stops the speaker as `bgplb speaker` does on SIGTERM (graceful) or
@@ -157,6 +181,7 @@ var _ = BeforeSuite(func() {
 		Expect(k8s.Create(ctx, p)).To(Succeed())
 	}
 
+	startPeerStatus()
 	run = startSpeaker()
 	for _, c := range []struct {
 		r *bgptest.Router
@@ -168,6 +193,9 @@ var _ = BeforeSuite(func() {
 })
 
 var _ = AfterSuite(func() {
+	if stopPeerStatus != nil {
+		stopPeerStatus()
+	}
 	if run != nil {
 		run.cancel()
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -1,0 +1,12 @@
+// Package peerstatus keeps each BGPPeer's status (nodes, established nodes,
+// "x/y" sessions, Valid and Ready conditions) in line with what every
+// node's speaker reports in its BGPNodeStatus.
+//
+// It runs in the controller binary, on the elected leader: one writer for
+// all peers. (Speakers used to do this themselves, each watching every
+// node's BGPNodeStatus; on a cluster of N nodes that made each status write
+// an event for N watchers. Now a speaker watches only its own.) The
+// decisions are pure functions of the speaker package (ComputePeerStatus,
+// PeerProblem); this package only gathers their inputs and patches the
+// result.
+package peerstatus

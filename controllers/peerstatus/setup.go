@@ -1,0 +1,72 @@
+package peerstatus
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+)
+
+// Setup adds the BGPPeer status reconciler to the manager, fed by the
+// BGPPeers, every BGPNodeStatus and the password Secrets. It uses a cache
+// of its own that holds only the Secrets of the install namespace (the
+// controller's RBAC allows no more) and drops managedFields.
+func Setup(mgr ctrl.Manager) error {
+	c, err := cache.New(mgr.GetConfig(), cache.Options{
+		HTTPClient:       mgr.GetHTTPClient(),
+		Scheme:           mgr.GetScheme(),
+		Mapper:           mgr.GetRESTMapper(),
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Namespaces: map[string]cache.Config{v1alpha1.InstallNamespace: {}}},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("creating the peer status cache: %w", err)
+	}
+	if err := mgr.Add(c); err != nil {
+		return fmt.Errorf("adding the peer status cache: %w", err)
+	}
+	r := &Reconciler{Reader: c, Writer: mgr.GetClient(), Now: time.Now}
+	peersOf := func(_ context.Context, st *v1alpha1.BGPNodeStatus) []reconcile.Request {
+		// Called with the old and the new object on updates, so a peer
+		// that a node stops reporting is recounted too.
+		out := make([]reconcile.Request, 0, len(st.Status.Sessions))
+		for _, s := range st.Status.Sessions {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: s.Peer}})
+		}
+		return out
+	}
+	peersOfSecret := func(ctx context.Context, s *corev1.Secret) []reconcile.Request {
+		var peers v1alpha1.BGPPeerList
+		if err := c.List(ctx, &peers); err != nil {
+			return nil
+		}
+		var out []reconcile.Request
+		for _, p := range peers.Items {
+			if ref := p.Spec.PasswordSecretRef; ref != nil && ref.Name == s.Name {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: p.Name}})
+			}
+		}
+		return out
+	}
+	err = ctrl.NewControllerManagedBy(mgr).Named("peer-status").
+		WatchesRawSource(source.Kind(c, &v1alpha1.BGPPeer{}, &handler.TypedEnqueueRequestForObject[*v1alpha1.BGPPeer]{})).
+		WatchesRawSource(source.Kind(c, &v1alpha1.BGPNodeStatus{}, handler.TypedEnqueueRequestsFromMapFunc(peersOf))).
+		WatchesRawSource(source.Kind(c, &corev1.Secret{}, handler.TypedEnqueueRequestsFromMapFunc(peersOfSecret))).
+		Complete(r)
+	if err != nil {
+		return fmt.Errorf("creating the peer status reconciler: %w", err)
+	}
+	return nil
+}
