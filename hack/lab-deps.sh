@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the lab's prerequisites are here: root, iproute2 (ip netns),
-# ping (iputils-ping) and FRR (zebra, bgpd, bfdd, vtysh, the frr user). As root it installs what is missing with
-# apt-get; otherwise it says exactly what to run.
+# ping (iputils-ping) and FRR (zebra, bgpd, bfdd, vtysh, the frr user). As
+# root it installs what is missing with apt-get; otherwise it says exactly
+# what to run.
 #   hack/lab-deps.sh          install when possible
 #   hack/lab-deps.sh --check  same, and fail if anything is still missing
 set -euo pipefail

@@ -335,6 +335,16 @@ func ReadProcStat(pid int) (ProcStat, error) {
 		RSS: pages * int64(os.Getpagesize())}, nil
 }
 
+// ResidentMiB is a process's resident memory for reports ("83 MiB"), or
+// "unknown" when /proc cannot tell.
+func ResidentMiB(pid int) string {
+	st, err := ReadProcStat(pid)
+	if err != nil {
+		return "unknown"
+	}
+	return fmt.Sprintf("%.0f MiB", float64(st.RSS)/(1<<20))
+}
+
 // processAlive reports whether pid exists and is not a zombie.
 func processAlive(pid int) bool {
 	st, err := ReadProcStat(pid)

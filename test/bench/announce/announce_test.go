@@ -379,11 +379,7 @@ func footprint(c *labcluster.Cluster) string {
 		if p == nil {
 			return "not running"
 		}
-		st, err := lab.ReadProcStat(p.PID)
-		if err != nil {
-			return "unknown"
-		}
-		return fmt.Sprintf("%.0f MiB", float64(st.RSS)/(1<<20))
+		return lab.ResidentMiB(p.PID)
 	}
 	out := "controller " + mib(c.Controller()) + ", speakers"
 	for i, node := range c.NodeNames() {

@@ -243,7 +243,7 @@ func run(o options) error {
 		pprof.StopCPUProfile()
 	}
 	if ctrlPID > 0 {
-		logf("controller RSS %s", rss(ctrlPID))
+		logf("controller RSS %s", lab.ResidentMiB(ctrlPID))
 	}
 	dups, err := duplicates(ctx, c, "bench")
 	if err != nil {
@@ -629,15 +629,6 @@ func cpuDiff(a, b map[string]int64, n int) string {
 		parts = append(parts, fmt.Sprintf("%s %.2fms", name, ms))
 	}
 	return strings.Join(parts, ", ") + " per Service"
-}
-
-// rss returns a process's resident set size for the report.
-func rss(pid int) string {
-	st, err := lab.ReadProcStat(pid)
-	if err != nil {
-		return "unknown"
-	}
-	return fmt.Sprintf("%.0f MiB", float64(st.RSS)/(1<<20))
 }
 
 // requestCounts reads the API server's request counters by verb, resource,
