@@ -12,7 +12,7 @@ ENVTEST_ASSETS = export KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)"
 GINKGO_FLAGS ?= -ginkgo.v=false
 
 .PHONY: all build test test-unit test-envtest test-lab test-e2e verify-generated manifests generate fmt vet \
-	envtest-assets lab-deps image demo bench-ipam bench-announce bench-unit clean help
+	envtest-assets lab-deps image demo bench-ipam bench-speaker bench-announce bench-unit clean help
 
 all: build
 
@@ -88,6 +88,9 @@ N ?= 1000
 
 bench-ipam: build ## IPAM benchmark: N Services (default 1000) vs the API server's ceiling; prints one line of figures.
 	$(ENVTEST_ASSETS) && $(GO) run ./test/bench/ipam -n $(N) -bin $(BIN)/bgplb
+
+bench-speaker: build ## Speaker benchmark: one node's speaker with N Services (default 1000): burst, CPU per change, memory; prints one line of figures.
+	$(ENVTEST_ASSETS) && $(GO) run ./test/bench/speaker -n $(N) -bin $(BIN)/bgplb
 
 clean: ## Remove build output.
 	rm -rf $(BIN)

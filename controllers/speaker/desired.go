@@ -36,8 +36,9 @@ type Inputs struct {
 	// Pools are all IPPools, by name (for ipPoolSelector).
 	Pools map[string]*v1alpha1.IPPool
 	// Allocations are all IPAllocations: the only source of addresses to
-	// announce (invariant 3).
-	Allocations []v1alpha1.IPAllocation
+	// announce (invariant 3). Like every object here they may be the
+	// cache's own: Compute never modifies them.
+	Allocations []*v1alpha1.IPAllocation
 	// Services referenced by the allocations, by namespace/name.
 	Services map[types.NamespacedName]*corev1.Service
 	// EndpointSlices of those Services, by the Service's namespace/name.
@@ -328,8 +329,7 @@ func Compute(in Inputs) Desired {
 	// Addresses to announce.
 	paths := make(map[netip.Prefix]map[string]bgp.Attributes)
 	if out.Phase != DrainWithdrawn && len(applicable) > 0 {
-		for i := range in.Allocations {
-			alloc := &in.Allocations[i]
+		for _, alloc := range in.Allocations {
 			addr, err := netip.ParseAddr(alloc.Spec.Address)
 			if err != nil {
 				continue // the API server validates it; nothing sensible to announce

@@ -115,8 +115,8 @@ func pool(name string, lbls map[string]string) *v1alpha1.IPPool {
 	return &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: lbls}}
 }
 
-func alloc(addr, poolName string, svcs ...string) v1alpha1.IPAllocation {
-	a := v1alpha1.IPAllocation{
+func alloc(addr, poolName string, svcs ...string) *v1alpha1.IPAllocation {
+	a := &v1alpha1.IPAllocation{
 		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.AllocationName(addr)},
 		Spec:       v1alpha1.IPAllocationSpec{Address: addr, Pool: poolName},
 	}
@@ -188,7 +188,7 @@ type world struct {
 	peers     []v1alpha1.BGPPeer
 	advs      []v1alpha1.BGPAdvertisement
 	pools     []*v1alpha1.IPPool
-	allocs    []v1alpha1.IPAllocation
+	allocs    []*v1alpha1.IPAllocation
 	svcs      []*corev1.Service
 	endpoints map[string][]*discoveryv1.EndpointSlice
 	secrets   []*corev1.Secret
@@ -295,7 +295,7 @@ func base() world {
 		peers:  []v1alpha1.BGPPeer{peer("r1", "198.51.100.1", 65001, 65000)},
 		advs:   []v1alpha1.BGPAdvertisement{adv("all")},
 		pools:  []*v1alpha1.IPPool{pool("p1", nil)},
-		allocs: []v1alpha1.IPAllocation{alloc("192.0.2.10", "p1", "default/web")},
+		allocs: []*v1alpha1.IPAllocation{alloc("192.0.2.10", "p1", "default/web")},
 		svcs:   []*corev1.Service{svc("default/web")},
 		endpoints: map[string][]*discoveryv1.EndpointSlice{
 			"default/web": {slice(readyThere)},
@@ -375,23 +375,23 @@ func TestComputeAnnouncements(t *testing.T) {
 			w.endpoints["default/web"] = []*discoveryv1.EndpointSlice{slice(ep{ready: "y"})}
 		}, none},
 		{"shared address: one of two Services wants it", func(w *world) {
-			w.allocs = []v1alpha1.IPAllocation{alloc("192.0.2.10", "p1", "default/web", "default/dns")}
+			w.allocs = []*v1alpha1.IPAllocation{alloc("192.0.2.10", "p1", "default/web", "default/dns")}
 			w.svcs = append(w.svcs, svc("default/dns"))
 			w.endpoints["default/dns"] = nil
 		}, one},
 		{"shared address: the other one wants it", func(w *world) {
-			w.allocs = []v1alpha1.IPAllocation{alloc("192.0.2.10", "p1", "default/web", "default/dns")}
+			w.allocs = []*v1alpha1.IPAllocation{alloc("192.0.2.10", "p1", "default/web", "default/dns")}
 			w.svcs = append(w.svcs, svc("default/dns"))
 			w.endpoints["default/dns"] = []*discoveryv1.EndpointSlice{slice(readyThere)}
 			w.endpoints["default/web"] = nil
 		}, one},
 		{"shared address: neither wants it", func(w *world) {
-			w.allocs = []v1alpha1.IPAllocation{alloc("192.0.2.10", "p1", "default/web", "default/dns")}
+			w.allocs = []*v1alpha1.IPAllocation{alloc("192.0.2.10", "p1", "default/web", "default/dns")}
 			w.svcs = append(w.svcs, svc("default/dns"))
 			w.endpoints = nil
 		}, none},
 		{"shared address: Local Service elsewhere, Cluster Service ready", func(w *world) {
-			w.allocs = []v1alpha1.IPAllocation{alloc("192.0.2.10", "p1", "default/web", "default/dns")}
+			w.allocs = []*v1alpha1.IPAllocation{alloc("192.0.2.10", "p1", "default/web", "default/dns")}
 			etpLocal(w.svcs[0])
 			w.svcs = append(w.svcs, svc("default/dns"))
 			w.endpoints["default/dns"] = []*discoveryv1.EndpointSlice{slice(readyThere)}
@@ -511,7 +511,7 @@ func TestComputeAttributesAndPrefixes(t *testing.T) {
 			w.advs = []v1alpha1.BGPAdvertisement{adv("a", aggregation(32, 64))}
 		}, paths{"192.0.2.10/32": {"v4": ""}, "2001:db8:1::/64": {"v6": ""}}},
 		{"IPv6 address with only an IPv4 peer is not announced", func(w *world) {
-			w.allocs = []v1alpha1.IPAllocation{alloc("2001:db8:1::10", "p1", "default/web")}
+			w.allocs = []*v1alpha1.IPAllocation{alloc("2001:db8:1::10", "p1", "default/web")}
 		}, paths{}},
 		{"invalid community: the advertisement is left out, not announced without it", func(w *world) {
 			twoPeers(w)

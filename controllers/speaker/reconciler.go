@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -60,7 +61,8 @@ type NodeReconciler struct {
 	// Now returns the current time (tests may replace it).
 	Now func() time.Time
 
-	hub *viewHub
+	hub    *viewHub
+	stores stores
 
 	mu          sync.Mutex
 	drainSince  time.Time
@@ -127,9 +129,21 @@ type objects struct {
 }
 
 // noCopy reads objects from the cache without deep-copying them: gather
-// and Compute only read them, and copying every Service, EndpointSlice and
-// IPAllocation on each run would dominate the cost of a reconcile.
+// and Compute only read them.
 const noCopy = client.UnsafeDisableDeepCopy
+
+// stores reads the kinds there are thousands of (IPAllocations, Services,
+// EndpointSlices) straight from their informers' stores, as the pointers
+// the cache holds. The cache's Get and List copy every object they return
+// even without a deep copy: at 10,000 Services those copies were most of a
+// reconcile's time and most of the speaker's live heap. gather and Compute
+// only read these objects.
+type stores struct {
+	allocations toolscache.Store
+	services    toolscache.Store
+	// slices is indexed by indexEndpointSliceService.
+	slices toolscache.Indexer
+}
 
 // gather reads the inputs of Compute from the cache.
 func (r *NodeReconciler) gather(ctx context.Context) (Inputs, objects, error) {
@@ -178,35 +192,36 @@ func (r *NodeReconciler) gather(ctx context.Context) (Inputs, objects, error) {
 		in.Secrets[secrets.Items[i].Name] = &secrets.Items[i]
 	}
 
-	var allocs v1alpha1.IPAllocationList
-	if err := r.Reader.List(ctx, &allocs, noCopy); err != nil {
-		return in, objs, fmt.Errorf("listing IPAllocations: %w", err)
+	for _, o := range r.stores.allocations.List() {
+		if a, ok := o.(*v1alpha1.IPAllocation); ok {
+			in.Allocations = append(in.Allocations, a)
+		}
 	}
-	in.Allocations = allocs.Items
 	in.Services = make(map[types.NamespacedName]*corev1.Service)
 	in.EndpointSlices = make(map[types.NamespacedName][]*discoveryv1.EndpointSlice)
-	for i := range in.Allocations {
-		for _, ref := range in.Allocations[i].Spec.Services {
+	for _, a := range in.Allocations {
+		for _, ref := range a.Spec.Services {
 			key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
 			if _, seen := in.Services[key]; seen {
 				continue
 			}
-			var svc corev1.Service
-			switch err := r.Reader.Get(ctx, key, &svc, noCopy); {
-			case apierrors.IsNotFound(err):
-				in.Services[key] = nil
-				continue
-			case err != nil:
+			o, exists, err := r.stores.services.GetByKey(key.String())
+			if err != nil {
 				return in, objs, fmt.Errorf("getting Service %s: %w", key, err)
 			}
-			in.Services[key] = &svc
-			var slices discoveryv1.EndpointSliceList
-			if err := r.Reader.List(ctx, &slices, client.InNamespace(key.Namespace),
-				client.MatchingFields{indexEndpointSliceService: key.String()}, noCopy); err != nil {
+			svc, _ := o.(*corev1.Service)
+			in.Services[key] = svc
+			if !exists || svc == nil {
+				continue
+			}
+			eps, err := r.stores.slices.ByIndex(indexEndpointSliceService, key.String())
+			if err != nil {
 				return in, objs, fmt.Errorf("listing EndpointSlices of %s: %w", key, err)
 			}
-			for j := range slices.Items {
-				in.EndpointSlices[key] = append(in.EndpointSlices[key], &slices.Items[j])
+			for _, o := range eps {
+				if s, ok := o.(*discoveryv1.EndpointSlice); ok {
+					in.EndpointSlices[key] = append(in.EndpointSlices[key], s)
+				}
 			}
 		}
 	}
@@ -262,7 +277,7 @@ func (r *NodeReconciler) countPathChanges(paths []bgp.Path) {
 		switch {
 		case !ok:
 			added++
-		case !reflect.DeepEqual(old, p.Peers):
+		case !samePeers(old, p.Peers):
 			changed++
 		}
 	}
@@ -276,6 +291,23 @@ func (r *NodeReconciler) countPathChanges(paths []bgp.Path) {
 	pathsChanged.Add(float64(changed))
 	pathsRemoved.Add(float64(removed))
 	r.lastPaths = next
+}
+
+// samePeers reports whether two paths carry the same attributes to the
+// same peers (nil and empty lists alike). It runs for every path on every
+// reconcile, so it avoids reflection.
+func samePeers(a, b map[string]bgp.Attributes) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for peer, x := range a {
+		y, ok := b[peer]
+		if !ok || !slices.Equal(x.Communities, y.Communities) || !slices.Equal(x.LargeCommunities, y.LargeCommunities) ||
+			(x.LocalPref == nil) != (y.LocalPref == nil) || (x.LocalPref != nil && *x.LocalPref != *y.LocalPref) {
+			return false
+		}
+	}
+	return true
 }
 
 // viewHub hands the reconciler's last decision to the status writer and

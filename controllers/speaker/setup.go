@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -92,13 +93,9 @@ func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
 	if err := mgr.Add(c); err != nil {
 		return nil, fmt.Errorf("adding the speaker's cache: %w", err)
 	}
-	if err := c.IndexField(context.Background(), &discoveryv1.EndpointSlice{}, indexEndpointSliceService, func(o client.Object) []string {
-		if svc := o.GetLabels()[discoveryv1.LabelServiceName]; svc != "" {
-			return []string{o.GetNamespace() + "/" + svc}
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("indexing EndpointSlices: %w", err)
+	st, err := newStores(context.Background(), c)
+	if err != nil {
+		return nil, err
 	}
 
 	log := mgr.GetLogger().WithName("speaker").WithValues("node", opts.NodeName)
@@ -113,6 +110,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
 		Log:       log,
 		Now:       time.Now,
 		hub:       hub,
+		stores:    st,
 	}
 	key := reconcile.Request{NamespacedName: types.NamespacedName{Name: opts.NodeName}}
 	b := ctrl.NewControllerManagedBy(mgr).Named("speaker-node")
@@ -197,6 +195,47 @@ func trimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
 		Namespace: m.Namespace, Name: m.Name, UID: m.UID, ResourceVersion: m.ResourceVersion,
 		Generation: m.Generation, DeletionTimestamp: m.DeletionTimestamp,
 	}
+}
+
+// newStores gets the informers of the big kinds from the cache (creating
+// them; they start with it) and indexes EndpointSlices by their Service.
+func newStores(ctx context.Context, c cache.Cache) (stores, error) {
+	indexer := func(obj client.Object) (toolscache.Indexer, error) {
+		inf, err := c.GetInformer(ctx, obj)
+		if err != nil {
+			return nil, fmt.Errorf("getting the %T informer: %w", obj, err)
+		}
+		sii, ok := inf.(toolscache.SharedIndexInformer)
+		if !ok {
+			return nil, fmt.Errorf("the %T informer is a %T, not a SharedIndexInformer", obj, inf)
+		}
+		return sii.GetIndexer(), nil
+	}
+	var st stores
+	var err error
+	if st.allocations, err = indexer(&v1alpha1.IPAllocation{}); err != nil {
+		return st, err
+	}
+	if st.services, err = indexer(&corev1.Service{}); err != nil {
+		return st, err
+	}
+	if st.slices, err = indexer(&discoveryv1.EndpointSlice{}); err != nil {
+		return st, err
+	}
+	err = st.slices.AddIndexers(toolscache.Indexers{indexEndpointSliceService: func(o any) ([]string, error) {
+		s, ok := o.(*discoveryv1.EndpointSlice)
+		if !ok {
+			return nil, nil
+		}
+		if svc := s.Labels[discoveryv1.LabelServiceName]; svc != "" {
+			return []string{s.Namespace + "/" + svc}, nil
+		}
+		return nil, nil
+	}})
+	if err != nil {
+		return st, fmt.Errorf("indexing EndpointSlices by Service: %w", err)
+	}
+	return st, nil
 }
 
 // constant enqueues the same key for every event.

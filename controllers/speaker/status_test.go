@@ -191,3 +191,30 @@ func TestEndpointUsable(t *testing.T) {
 		}
 	}
 }
+
+func TestSamePeers(t *testing.T) {
+	lp := func(v uint32) *uint32 { return &v }
+	a := bgp.Attributes{Communities: []uint32{1, 2}, LargeCommunities: []bgp.LargeCommunity{{1, 2, 3}}, LocalPref: lp(100)}
+	for _, tc := range []struct {
+		name string
+		x, y map[string]bgp.Attributes
+		want bool
+	}{
+		{"both empty", nil, map[string]bgp.Attributes{}, true},
+		{"equal", map[string]bgp.Attributes{"r1": a}, map[string]bgp.Attributes{"r1": a}, true},
+		{"nil and empty lists alike", map[string]bgp.Attributes{"r1": {}}, map[string]bgp.Attributes{"r1": {Communities: []uint32{}}}, true},
+		{"other peer", map[string]bgp.Attributes{"r1": a}, map[string]bgp.Attributes{"r2": a}, false},
+		{"one more peer", map[string]bgp.Attributes{"r1": a}, map[string]bgp.Attributes{"r1": a, "r2": a}, false},
+		{"community", map[string]bgp.Attributes{"r1": a}, map[string]bgp.Attributes{"r1": {Communities: []uint32{1}, LargeCommunities: a.LargeCommunities, LocalPref: lp(100)}}, false},
+		{"large community", map[string]bgp.Attributes{"r1": a}, map[string]bgp.Attributes{"r1": {Communities: a.Communities, LocalPref: lp(100)}}, false},
+		{"local pref value", map[string]bgp.Attributes{"r1": a}, map[string]bgp.Attributes{"r1": {Communities: a.Communities, LargeCommunities: a.LargeCommunities, LocalPref: lp(200)}}, false},
+		{"local pref unset", map[string]bgp.Attributes{"r1": a}, map[string]bgp.Attributes{"r1": {Communities: a.Communities, LargeCommunities: a.LargeCommunities}}, false},
+	} {
+		if got := samePeers(tc.x, tc.y); got != tc.want {
+			t.Errorf("%s: samePeers = %v, want %v", tc.name, got, tc.want)
+		}
+		if got := samePeers(tc.y, tc.x); got != tc.want {
+			t.Errorf("%s (swapped): samePeers = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -48,8 +48,6 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -60,6 +58,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	ipamctrl "github.com/bgplb/bgplb/controllers/ipam"
+	"github.com/bgplb/bgplb/test/bench/benchutil"
 	"github.com/bgplb/bgplb/test/envtest/framework"
 	"github.com/bgplb/bgplb/test/lab"
 )
@@ -192,7 +191,7 @@ func run(o options) error {
 		procs = append(procs, proc{"controller", ctrlPID})
 	}
 	// The controller is ready once it has written the pool's status.
-	if err := waitFor(ctx, time.Minute, func() (bool, error) {
+	if err := benchutil.WaitFor(ctx, time.Minute, func() (bool, error) {
 		p := &v1alpha1.IPPool{}
 		err := c.Get(ctx, client.ObjectKey{Name: "bench"}, p)
 		return err == nil && p.Status.ObservedGeneration == p.Generation, err
@@ -225,7 +224,7 @@ func run(o options) error {
 	t0 = time.Now()
 	var createdAt atomic.Int64
 	go func() {
-		if err := forEach(o.n, o.clients, func(i int) error {
+		if err := benchutil.ForEach(o.n, o.clients, func(i int) error {
 			return c.Create(ctx, service("bench", fmt.Sprintf("svc-%05d", i), v1alpha1.LoadBalancerClass))
 		}); err != nil {
 			logf("creating Services: %v", err)
@@ -308,7 +307,7 @@ func ceiling(ctx context.Context, c client.Client, cfg *rest.Config, o options) 
 	rec := eb.NewRecorder(framework.Scheme, "bench-ceiling")
 	base := ceilingRange.Addr().As4()
 	first := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
-	return forEach(o.n, o.clients, func(i int) error {
+	return benchutil.ForEach(o.n, o.clients, func(i int) error {
 		svc := service("bench-ceiling", fmt.Sprintf("svc-%05d", i), "bench.example/ceiling")
 		if err := c.Create(ctx, svc); err != nil {
 			return fmt.Errorf("creating Service: %w", err)
@@ -337,34 +336,6 @@ func ceiling(ctx context.Context, c client.Client, cfg *rest.Config, o options) 
 		rec.Eventf(svc, nil, corev1.EventTypeNormal, st.Condition.Reason, "Allocate", "%s", st.Condition.Message)
 		return nil
 	})
-}
-
-// forEach runs fn(0..n-1) on the given number of goroutines.
-func forEach(n, workers int, fn func(i int) error) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := fn(i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return first
 }
 
 func createNamespace(ctx context.Context, c client.Client, name string) error {
@@ -409,7 +380,7 @@ func startController(ctx context.Context, env *framework.Env, cfg *rest.Config, 
 		return func() { cancel(); <-done }, 0, "", nil
 	}
 	kubeconfig := filepath.Join(os.TempDir(), fmt.Sprintf("bgplb-bench-ipam-%d.kubeconfig", os.Getpid()))
-	if err := writeKubeconfig(env.Config, kubeconfig); err != nil {
+	if err := benchutil.WriteKubeconfig(env.Config, kubeconfig); err != nil {
 		return nil, 0, "", err
 	}
 	bin, err := filepath.Abs(o.bin)
@@ -421,7 +392,7 @@ func startController(ctx context.Context, env *framework.Env, cfg *rest.Config, 
 		"--workers", fmt.Sprint(o.workers),
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--leader-elect=false"}
 	if o.ctrlProfile != "" {
-		if pprofAddr, err = freeLoopbackAddr(); err != nil {
+		if pprofAddr, err = benchutil.FreeLoopbackAddr(); err != nil {
 			return nil, 0, "", err
 		}
 		args = append(args, "--pprof-bind-address", pprofAddr)
@@ -454,18 +425,6 @@ func mustCreate(path string) *os.File {
 		return os.Stderr
 	}
 	return f
-}
-
-func writeKubeconfig(cfg *rest.Config, path string) error {
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
-	kc.CurrentContext = "envtest"
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		return fmt.Errorf("writing kubeconfig: %w", err)
-	}
-	return nil
 }
 
 // addressWatcher counts the Services of a namespace that show an address.
@@ -564,24 +523,6 @@ func duplicates(ctx context.Context, c client.Client, ns string) (int, error) {
 		}
 	}
 	return dups, nil
-}
-
-func waitFor(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {
-	deadline := time.Now().Add(timeout)
-	var last error
-	for time.Now().Before(deadline) {
-		ok, err := cond()
-		if ok {
-			return nil
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("timed out after %s (last error: %v)", timeout, last)
 }
 
 // --- CPU accounting of the processes involved, for the diagnostics ---
@@ -719,16 +660,6 @@ func saveProfile(ctx context.Context, what, path string, after time.Duration, fe
 		return
 	}
 	logf("wrote %s CPU profile to %s", what, path)
-}
-
-// freeLoopbackAddr returns a loopback address with a port nobody listens on.
-func freeLoopbackAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 func withCodecs(cfg *rest.Config) *rest.Config {
