@@ -494,6 +494,16 @@ func TestComputeAttributesAndPrefixes(t *testing.T) {
 			w.allocs = append(w.allocs, alloc("192.0.2.77", "p1", "default/web"))
 			w.advs = []v1alpha1.BGPAdvertisement{adv("a", aggregation(24, 64))}
 		}, paths{"192.0.2.0/24": {"r1": ""}}},
+		{"one aggregate reached from two pools merges their attributes, and only there", func(w *world) {
+			// 192.0.2.0/24 first takes pool p1's attributes, then merges
+			// p2's; 192.0.3.0/24, also p1's, must not see p2's community.
+			w.pools = append(w.pools, pool("p2", nil))
+			w.allocs = append(w.allocs, alloc("192.0.2.200", "p2", "default/web"), alloc("192.0.3.5", "p1", "default/web"))
+			w.advs = []v1alpha1.BGPAdvertisement{
+				adv("a", pools("p1"), aggregation(24, 64), communities("65000:1"), localPref(100)),
+				adv("b", pools("p2"), aggregation(24, 64), communities("65000:2"), localPref(200)),
+			}
+		}, paths{"192.0.2.0/24": {"r1": "c=65000:1,65000:2 lp=200"}, "192.0.3.0/24": {"r1": "c=65000:1 lp=100"}}},
 		{"two advertisements with different lengths announce both prefixes", func(w *world) {
 			twoPeers(w)
 			w.advs = []v1alpha1.BGPAdvertisement{

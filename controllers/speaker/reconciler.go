@@ -70,6 +70,7 @@ type NodeReconciler struct {
 	applied     bool
 	lastASN     uint32
 	lastPaths   map[netip.Prefix]map[string]bgp.Attributes
+	sparePaths  map[netip.Prefix]map[string]bgp.Attributes
 	problems    map[Problem]bool
 }
 
@@ -269,7 +270,13 @@ func (r *NodeReconciler) reportProblems(problems []Problem, objs objects) {
 // countPathChanges updates the path counters from the difference between
 // the previous and the new desired paths.
 func (r *NodeReconciler) countPathChanges(paths []bgp.Path) {
-	next := make(map[netip.Prefix]map[string]bgp.Attributes, len(paths))
+	// Two maps take turns holding the last paths, so the table is not
+	// reallocated on every reconcile.
+	next := r.sparePaths
+	if next == nil {
+		next = make(map[netip.Prefix]map[string]bgp.Attributes, len(paths))
+	}
+	clear(next)
 	var added, changed int
 	for _, p := range paths {
 		next[p.Prefix] = p.Peers
@@ -290,7 +297,7 @@ func (r *NodeReconciler) countPathChanges(paths []bgp.Path) {
 	pathsAdded.Add(float64(added))
 	pathsChanged.Add(float64(changed))
 	pathsRemoved.Add(float64(removed))
-	r.lastPaths = next
+	r.lastPaths, r.sparePaths = next, r.lastPaths
 }
 
 // samePeers reports whether two paths carry the same attributes to the

@@ -194,7 +194,7 @@ func TestEndpointUsable(t *testing.T) {
 
 func TestSamePeers(t *testing.T) {
 	lp := func(v uint32) *uint32 { return &v }
-	a := bgp.Attributes{Communities: []uint32{1, 2}, LargeCommunities: []bgp.LargeCommunity{{1, 2, 3}}, LocalPref: lp(100)}
+	a := bgp.Attributes{Communities: []uint32{1, 2}, LargeCommunities: []bgp.LargeCommunity{{GlobalAdmin: 1, LocalData1: 2, LocalData2: 3}}, LocalPref: lp(100)}
 	for _, tc := range []struct {
 		name string
 		x, y map[string]bgp.Attributes
