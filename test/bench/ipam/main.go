@@ -24,11 +24,8 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
@@ -36,7 +33,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -110,9 +106,7 @@ func run(o options) error {
 	if o.n > 1<<15 {
 		return fmt.Errorf("-n %d: at most %d Services fit the benchmark pool %s", o.n, 1<<15, poolRange)
 	}
-	// Ctrl-C or SIGTERM cancels the run, so the deferred stops remove the
-	// API servers, etcd and the controller instead of leaving them behind.
-	sigCtx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigCtx, stopSignals := benchutil.Interruptible()
 	defer stopSignals()
 	ctx, cancel := context.WithCancel(sigCtx)
 	defer cancel()
@@ -225,7 +219,7 @@ func run(o options) error {
 	var createdAt atomic.Int64
 	go func() {
 		if err := benchutil.ForEach(o.n, o.clients, func(i int) error {
-			return c.Create(ctx, service("bench", fmt.Sprintf("svc-%05d", i), v1alpha1.LoadBalancerClass))
+			return c.Create(ctx, benchutil.LoadBalancerService("bench", fmt.Sprintf("svc-%05d", i), v1alpha1.LoadBalancerClass))
 		}); err != nil {
 			logf("creating Services: %v", err)
 			cancel()
@@ -273,20 +267,6 @@ func startAPIServer(o options) (*framework.Env, *rest.Config, client.Client, []p
 	return env, cfg, c, controlPlaneProcs(), nil
 }
 
-// service is the benchmark's LoadBalancer Service.
-func service(ns, name, class string) *corev1.Service {
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: corev1.ServiceSpec{
-			Type:                          corev1.ServiceTypeLoadBalancer,
-			LoadBalancerClass:             ptr.To(class),
-			AllocateLoadBalancerNodePorts: ptr.To(false),
-			Selector:                      map[string]string{"app": name},
-			Ports:                         []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}},
-		},
-	}
-}
-
 // ceiling writes, per Service, what is written when the controller is at
 // work, from a plain client: create the Service (of a class the controller
 // ignores), create its IPAllocation, patch its status and record an event
@@ -308,7 +288,7 @@ func ceiling(ctx context.Context, c client.Client, cfg *rest.Config, o options) 
 	base := ceilingRange.Addr().As4()
 	first := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
 	return benchutil.ForEach(o.n, o.clients, func(i int) error {
-		svc := service("bench-ceiling", fmt.Sprintf("svc-%05d", i), "bench.example/ceiling")
+		svc := benchutil.LoadBalancerService("bench-ceiling", fmt.Sprintf("svc-%05d", i), "bench.example/ceiling")
 		if err := c.Create(ctx, svc); err != nil {
 			return fmt.Errorf("creating Service: %w", err)
 		}
@@ -379,15 +359,7 @@ func startController(ctx context.Context, env *framework.Env, cfg *rest.Config, 
 		logf("controller running in-process; log in %s", o.logFile)
 		return func() { cancel(); <-done }, 0, "", nil
 	}
-	kubeconfig := filepath.Join(os.TempDir(), fmt.Sprintf("bgplb-bench-ipam-%d.kubeconfig", os.Getpid()))
-	if err := benchutil.WriteKubeconfig(env.Config, kubeconfig); err != nil {
-		return nil, 0, "", err
-	}
-	bin, err := filepath.Abs(o.bin)
-	if err != nil {
-		return nil, 0, "", err
-	}
-	args := []string{"controller", "--kubeconfig", kubeconfig,
+	args := []string{"controller",
 		"--kube-api-qps", fmt.Sprint(o.qps), "--kube-api-burst", fmt.Sprint(o.burst),
 		"--workers", fmt.Sprint(o.workers),
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--leader-elect=false"}
@@ -397,25 +369,12 @@ func startController(ctx context.Context, env *framework.Env, cfg *rest.Config, 
 		}
 		args = append(args, "--pprof-bind-address", pprofAddr)
 	}
-	cmd := exec.Command(bin, args...)
-	logOut := mustCreate(o.logFile)
-	cmd.Stdout, cmd.Stderr = logOut, logOut
-	if err := cmd.Start(); err != nil {
-		return nil, 0, "", fmt.Errorf("starting %s: %w", bin, err)
+	child, err := benchutil.StartChild(env.Config, o.bin, args, o.logFile)
+	if err != nil {
+		return nil, 0, "", err
 	}
-	logf("controller %s running as pid %d; log in %s", bin, cmd.Process.Pid, o.logFile)
-	return func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		_ = os.Remove(kubeconfig)
-	}, cmd.Process.Pid, pprofAddr, nil
+	logf("controller %s running as pid %d; log in %s", o.bin, child.PID, o.logFile)
+	return func() { child.Stop(10 * time.Second) }, child.PID, pprofAddr, nil
 }
 
 func mustCreate(path string) *os.File {
@@ -626,20 +585,12 @@ func apiServerProfile(ctx context.Context, cfg *rest.Config, path string, after 
 // taken after a delay, from its pprof endpoint.
 func controllerProfile(ctx context.Context, addr, path string, after time.Duration) {
 	saveProfile(ctx, "controller", path, after, func() ([]byte, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/profile?seconds=30", nil)
+		body, err := benchutil.Get(ctx, addr, "/debug/pprof/profile?seconds=30")
 		if err != nil {
 			return nil, err
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err == nil && resp.StatusCode != http.StatusOK {
-			err = fmt.Errorf("%s: %s", resp.Status, body)
-		}
-		return body, err
+		defer body.Close()
+		return io.ReadAll(body)
 	})
 }
 

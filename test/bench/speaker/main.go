@@ -25,16 +25,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -90,9 +86,7 @@ func run(o options) error {
 	if o.n > 1<<15 {
 		return fmt.Errorf("-n %d: at most %d Services fit the benchmark pool %s", o.n, 1<<15, poolRange)
 	}
-	// Ctrl-C or SIGTERM cancels the run; the deferred stops remove the API
-	// server, etcd and the speaker.
-	sigCtx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigCtx, stopSignals := benchutil.Interruptible()
 	defer stopSignals()
 	ctx, cancel := context.WithCancel(sigCtx)
 	defer cancel()
@@ -122,7 +116,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	defer sp.stop()
+	defer sp.Stop(30 * time.Second)
 
 	// The burst: Services, their endpoints and their allocations.
 	t0 := time.Now()
@@ -151,7 +145,7 @@ func run(o options) error {
 		return ctx.Err()
 	case <-time.After(o.settle):
 	}
-	rss := float64(mustStat(sp.pid).RSS) / (1 << 20)
+	rss := float64(mustStat(sp.PID).RSS) / (1 << 20)
 	heap, err := heapInUse(ctx, sp.pprof)
 	if err != nil {
 		return err
@@ -181,7 +175,7 @@ func run(o options) error {
 			return err
 		}
 		moved := m0.added + m0.removed
-		cpu0 := mustStat(sp.pid).Ticks
+		cpu0 := mustStat(sp.PID).Ticks
 		t1 := time.Now()
 		for i := range o.changes {
 			svc := svcs[(i/2)%len(svcs)]
@@ -203,7 +197,7 @@ func run(o options) error {
 			}
 			lat = append(lat, time.Since(start))
 		}
-		ticks := mustStat(sp.pid).Ticks - cpu0
+		ticks := mustStat(sp.PID).Ticks - cpu0
 		m1, err := scrape(ctx, sp.metrics)
 		if err != nil {
 			return err
@@ -265,16 +259,7 @@ func setup(ctx context.Context, c client.Client, routerAddr string) error {
 // on another node) and its IPAllocation.
 func createService(ctx context.Context, c client.Client, i int) (*corev1.Service, error) {
 	name := fmt.Sprintf("svc-%05d", i)
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: corev1.ServiceSpec{
-			Type:                          corev1.ServiceTypeLoadBalancer,
-			LoadBalancerClass:             ptr.To(v1alpha1.LoadBalancerClass),
-			AllocateLoadBalancerNodePorts: ptr.To(false),
-			Selector:                      map[string]string{"app": name},
-			Ports:                         []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}},
-		},
-	}
+	svc := benchutil.LoadBalancerService(ns, name, v1alpha1.LoadBalancerClass)
 	if err := c.Create(ctx, svc); err != nil {
 		return nil, fmt.Errorf("creating Service %s: %w", name, err)
 	}
@@ -323,23 +308,14 @@ func setReady(ctx context.Context, c client.Client, svc *corev1.Service, ready b
 }
 
 type speakerProc struct {
-	pid     int
+	*benchutil.Child
 	pprof   string
 	metrics string
-	stop    func()
 }
 
 // startSpeaker runs `bgplb speaker` for the benchmark's node, serving pprof
-// on loopback.
+// and plain-HTTP metrics on loopback.
 func startSpeaker(cfg *rest.Config, o options) (*speakerProc, error) {
-	kubeconfig := filepath.Join(os.TempDir(), fmt.Sprintf("bgplb-bench-speaker-%d.kubeconfig", os.Getpid()))
-	if err := benchutil.WriteKubeconfig(cfg, kubeconfig); err != nil {
-		return nil, err
-	}
-	bin, err := filepath.Abs(o.bin)
-	if err != nil {
-		return nil, err
-	}
 	pprofAddr, err := benchutil.FreeLoopbackAddr()
 	if err != nil {
 		return nil, err
@@ -348,31 +324,14 @@ func startSpeaker(cfg *rest.Config, o options) (*speakerProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "speaker", "--node-name", nodeName, "--kubeconfig", kubeconfig,
+	child, err := benchutil.StartChild(cfg, o.bin, []string{"speaker", "--node-name", nodeName,
 		"--metrics-bind-address", metricsAddr, "--metrics-secure=false",
-		"--health-probe-bind-address", "0", "--pprof-bind-address", pprofAddr)
-	logOut, err := os.Create(o.logFile)
+		"--health-probe-bind-address", "0", "--pprof-bind-address", pprofAddr}, o.logFile)
 	if err != nil {
-		return nil, fmt.Errorf("creating the speaker's log: %w", err)
+		return nil, err
 	}
-	cmd.Stdout, cmd.Stderr = logOut, logOut
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
-	}
-	logf("speaker %s running as pid %d; log in %s", bin, cmd.Process.Pid, o.logFile)
-	return &speakerProc{pid: cmd.Process.Pid, pprof: pprofAddr, metrics: metricsAddr, stop: func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		_ = logOut.Close()
-		_ = os.Remove(kubeconfig)
-	}}, nil
+	logf("speaker %s running as pid %d; log in %s", o.bin, child.PID, o.logFile)
+	return &speakerProc{Child: child, pprof: pprofAddr, metrics: metricsAddr}, nil
 }
 
 func mustStat(pid int) lab.ProcStat {
@@ -385,7 +344,7 @@ func mustStat(pid int) lab.ProcStat {
 
 // heapInUse reads the speaker's HeapInuse from its pprof heap endpoint.
 func heapInUse(ctx context.Context, addr string) (float64, error) {
-	body, err := get(ctx, addr, "/debug/pprof/heap?debug=1")
+	body, err := benchutil.Get(ctx, addr, "/debug/pprof/heap?debug=1")
 	if err != nil {
 		return 0, err
 	}
@@ -409,7 +368,7 @@ type counters struct {
 
 // scrape reads the speaker's path counters and reconcile time.
 func scrape(ctx context.Context, addr string) (counters, error) {
-	body, err := get(ctx, addr, "/metrics")
+	body, err := benchutil.Get(ctx, addr, "/metrics")
 	if err != nil {
 		return counters{}, err
 	}
@@ -445,7 +404,7 @@ func scrape(ctx context.Context, addr string) (counters, error) {
 }
 
 func saveProfile(ctx context.Context, addr, path, file string) error {
-	body, err := get(ctx, addr, path)
+	body, err := benchutil.Get(ctx, addr, path)
 	if err != nil {
 		return err
 	}
@@ -460,25 +419,6 @@ func saveProfile(ctx context.Context, addr, path, file string) error {
 	}
 	logf("wrote %s", file)
 	return f.Close()
-}
-
-func get(ctx context.Context, addr, path string) (io.ReadCloser, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	// No gzip: the metrics are polled every few milliseconds, and
-	// compressing them would count against the speaker's CPU.
-	req.Header.Set("Accept-Encoding", "identity")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
-		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
-	}
-	return resp.Body, nil
 }
 
 func logf(format string, args ...any) {
