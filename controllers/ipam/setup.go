@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/controllers/internal/scopedcache"
 )
 
 // RBAC of the controller (make manifests turns these into config/rbac/controller).
@@ -89,8 +90,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return fmt.Errorf("creating the Service cache: %w", err)
 	}
 	// As a cache, it starts (and syncs) before leader election is won.
-	if err := mgr.Add(cacheRunnable{svcCache}); err != nil {
-		return fmt.Errorf("adding the Service cache: %w", err)
+	if err := scopedcache.AddToManager(mgr, svcCache); err != nil {
+		return fmt.Errorf("the Service cache: %w", err)
 	}
 
 	sr := &ServiceReconciler{
@@ -129,12 +130,6 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	return nil
 }
-
-// cacheRunnable makes the manager start a cache with its own caches.
-type cacheRunnable struct{ cache.Cache }
-
-// GetCache implements the manager's hasCache.
-func (c cacheRunnable) GetCache() cache.Cache { return c.Cache }
 
 // builderState builds the State from the cache once, before the first decision.
 type builderState struct {

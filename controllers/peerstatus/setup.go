@@ -8,34 +8,21 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/controllers/internal/scopedcache"
 )
 
 // Setup adds the BGPPeer status reconciler to the manager, fed by the
-// BGPPeers, every BGPNodeStatus and the password Secrets. It uses a cache
-// of its own that holds only the Secrets of the install namespace (the
-// controller's RBAC allows no more) and drops managedFields.
+// BGPPeers, every BGPNodeStatus and the password Secrets, read through a
+// scopedcache (Secrets of the install namespace only).
 func Setup(mgr ctrl.Manager) error {
-	c, err := cache.New(mgr.GetConfig(), cache.Options{
-		HTTPClient:       mgr.GetHTTPClient(),
-		Scheme:           mgr.GetScheme(),
-		Mapper:           mgr.GetRESTMapper(),
-		DefaultTransform: cache.TransformStripManagedFields(),
-		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Namespaces: map[string]cache.Config{v1alpha1.InstallNamespace: {}}},
-		},
-	})
+	c, err := scopedcache.New(mgr, nil)
 	if err != nil {
-		return fmt.Errorf("creating the peer status cache: %w", err)
-	}
-	if err := mgr.Add(c); err != nil {
-		return fmt.Errorf("adding the peer status cache: %w", err)
+		return fmt.Errorf("peer status: %w", err)
 	}
 	r := &Reconciler{Reader: c, Writer: mgr.GetClient(), Now: time.Now}
 	peersOf := func(_ context.Context, st *v1alpha1.BGPNodeStatus) []reconcile.Request {

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/controllers/internal/scopedcache"
 )
 
 // Options configure the speaker's controllers.
@@ -69,29 +70,19 @@ func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
 	if opts.StatusInterval <= 0 {
 		opts.StatusInterval = time.Second
 	}
-	c, err := cache.New(mgr.GetConfig(), cache.Options{
-		HTTPClient:       mgr.GetHTTPClient(),
-		Scheme:           mgr.GetScheme(),
-		Mapper:           mgr.GetRESTMapper(),
-		DefaultTransform: cache.TransformStripManagedFields(),
-		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Namespaces: map[string]cache.Config{v1alpha1.InstallNamespace: {}}},
-			&corev1.Node{}:   {Field: fields.OneTermEqualSelector("metadata.name", opts.NodeName)},
-			// Only this node's status: other nodes' writes are none of its
-			// business and would fan out to every speaker.
-			&v1alpha1.BGPNodeStatus{}: {Field: fields.OneTermEqualSelector("metadata.name", opts.NodeName)},
-			// Every Service and EndpointSlice of the cluster is cached: keep
-			// only what Compute reads, so memory follows their number, not
-			// their size.
-			&corev1.Service{}:            {Transform: trimService},
-			&discoveryv1.EndpointSlice{}: {Transform: trimEndpointSlice},
-		},
+	c, err := scopedcache.New(mgr, map[client.Object]cache.ByObject{
+		&corev1.Node{}: {Field: fields.OneTermEqualSelector("metadata.name", opts.NodeName)},
+		// Only this node's status: other nodes' writes are none of its
+		// business and would fan out to every speaker.
+		&v1alpha1.BGPNodeStatus{}: {Field: fields.OneTermEqualSelector("metadata.name", opts.NodeName)},
+		// Every Service and EndpointSlice of the cluster is cached: keep
+		// only what Compute reads, so memory follows their number, not
+		// their size.
+		&corev1.Service{}:            {Transform: trimService},
+		&discoveryv1.EndpointSlice{}: {Transform: trimEndpointSlice},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("creating the speaker's cache: %w", err)
-	}
-	if err := mgr.Add(c); err != nil {
-		return nil, fmt.Errorf("adding the speaker's cache: %w", err)
+		return nil, fmt.Errorf("the speaker's cache: %w", err)
 	}
 	st, err := newStores(context.Background(), c)
 	if err != nil {
