@@ -74,9 +74,11 @@ image: build ## Build bin/bgplb-image.tar, an OCI image of the static binary (no
 
 demo: ## Run bgplb on the lab (FRR routers, nodes, client in namespaces) with a demo Service; Ctrl-C tears it down (root).
 	@hack/lab-deps.sh --check
-	@# No -trimpath: the lab finds config/ (CRDs, RBAC, samples) from its source paths.
-	CGO_ENABLED=0 $(GO) build -tags lab -ldflags '$(LDFLAGS)' -o $(BIN)/bgplb-lab ./cmd/bgplb
-	@$(ENVTEST_ASSETS) && exec $(BIN)/bgplb-lab lab demo
+	@$(MAKE) --no-print-directory build
+	@# The lab command is test tooling (test/lab/cmd/bgplb-lab), not part of bin/bgplb.
+	@# No -trimpath: it finds config/ (CRDs, RBAC, samples) from its source paths.
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/bgplb-lab ./test/lab/cmd/bgplb-lab
+	@$(ENVTEST_ASSETS) && exec $(BIN)/bgplb-lab demo -bin $(BIN)/bgplb
 
 bench-announce: ## Lab benchmark: Service -> route latency, a burst of 1,000 (BGPLB_BENCH_BURST) with memory, failover with and without BFD (root); prints figures.
 	@hack/lab-deps.sh --check

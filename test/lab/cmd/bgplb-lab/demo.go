@@ -1,22 +1,16 @@
-//go:build lab
-
-// The lab subcommand is built only with -tags lab ("make demo" does): it
-// pulls in the envtest API server and the network-namespace lab, which a
-// production binary has no use for.
-
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -30,45 +24,12 @@ import (
 	"github.com/bgplb/bgplb/test/labcluster"
 )
 
-func init() {
-	extraCommands["lab"] = runLab
-}
-
-const labUsage = `bgplb lab runs bgplb on a whole bare-metal cluster on this machine: two FRR
-routers, three nodes and a client in network namespaces, a real API server,
-the real controller and one real speaker per node. Needs root and FRR
-(hack/lab-deps.sh installs it).
-
-Usage:
-  bgplb lab demo [flags]   start the lab with a demo Service; Ctrl-C tears it down
-  bgplb lab cleanup        remove what a crashed lab left behind
-`
-
-func runLab(args []string) error {
-	if len(args) < 1 {
-		fmt.Fprint(os.Stderr, labUsage)
-		return errors.New("missing lab command")
-	}
-	switch args[0] {
-	case "demo":
-		return labDemo(args[1:])
-	case "cleanup":
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		return labcluster.CleanupStale(ctx, "")
-	case "help", "-h", "--help":
-		fmt.Print(labUsage)
-		return nil
-	default:
-		fmt.Fprint(os.Stderr, labUsage)
-		return fmt.Errorf("unknown lab command %q", args[0])
-	}
-}
-
-func labDemo(args []string) error {
-	fs := flag.NewFlagSet("lab demo", flag.ContinueOnError)
+// runDemo starts the lab cluster, shows a demo Service working end to end,
+// and keeps everything up until SIGINT or SIGTERM.
+func runDemo(args []string) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	nodes := fs.Int("nodes", 3, "Number of nodes.")
-	bin := fs.String("bin", "", "bgplb binary the controller and speakers run (default: this one).")
+	bin := fs.String("bin", "", "bgplb binary the controller and speakers run (default $BGPLB_BIN, else built from ./cmd/bgplb).")
 	samples := fs.String("samples", "config/samples/lab", "Directory of objects to apply once the API server is up.")
 	keep := fs.Bool("keep-logs", false, "Keep the lab directory (logs, configs) after Ctrl-C.")
 	if err := fs.Parse(args); err != nil {
@@ -76,13 +37,6 @@ func labDemo(args []string) error {
 	}
 	if err := lab.Check(); err != nil {
 		return fmt.Errorf("%w\n(as root, hack/lab-deps.sh installs FRR, iproute2 and ping)", err)
-	}
-	if *bin == "" {
-		self, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		*bin = self
 	}
 	abs, err := filepath.Abs(*samples)
 	if err != nil {
@@ -242,13 +196,8 @@ func indent(text string) string {
 }
 
 func describe(counts map[string]int) string {
-	keys := make([]string, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var s []string
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
 		s = append(s, fmt.Sprintf("%s=%d", k, counts[k]))
 	}
 	return strings.Join(s, " ")
