@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -18,6 +19,11 @@ func runController(args []string) error {
 	common.bind(fs, "0", ":8081")
 	leaderElect := fs.Bool("leader-elect", false, "Elect a leader so only one replica allocates at a time.")
 	leaderNS := fs.String("leader-election-namespace", bgplbv1alpha1.InstallNamespace, "Namespace of the leader election Lease.")
+	leaseDuration := fs.Duration("leader-election-lease-duration", 15*time.Second,
+		"How long a standby waits after the leader's last renewal before taking over (a killed leader is replaced after at most this long).")
+	renewDeadline := fs.Duration("leader-election-renew-deadline", 10*time.Second,
+		"How long the leader keeps retrying to renew before it stops leading; must be less than the lease duration.")
+	retryPeriod := fs.Duration("leader-election-retry-period", 2*time.Second, "How often candidates try to acquire or renew the lease.")
 	defaultClass := fs.Bool("default-class", true, "Also handle LoadBalancer Services that set no loadBalancerClass.")
 	workers := fs.Int("workers", 16, "Services reconciled concurrently (decisions are serialized; API writes overlap).")
 	if err := fs.Parse(args); err != nil {
@@ -34,6 +40,10 @@ func runController(args []string) error {
 	opts.LeaderElection = *leaderElect
 	opts.LeaderElectionID = "bgplb-controller.bgplb.io"
 	opts.LeaderElectionNamespace = *leaderNS
+	if *renewDeadline >= *leaseDuration || *retryPeriod >= *renewDeadline {
+		return fmt.Errorf("leader election: need retry period (%s) < renew deadline (%s) < lease duration (%s)", *retryPeriod, *renewDeadline, *leaseDuration)
+	}
+	opts.LeaseDuration, opts.RenewDeadline, opts.RetryPeriod = leaseDuration, renewDeadline, retryPeriod
 	// Leaving the lease at once on shutdown lets a standby take over without
 	// waiting for the lease to expire.
 	opts.LeaderElectionReleaseOnCancel = true

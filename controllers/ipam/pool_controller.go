@@ -134,11 +134,3 @@ func (r *PoolReconciler) poolEvents(pool *v1alpha1.IPPool, old, cur []metav1.Con
 		r.recorder.Eventf(pool, nil, t.kind, c.Reason, "Update", "%s", c.Message)
 	}
 }
-
-func mustJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("encoding %T: %v", v, err))
-	}
-	return string(b)
-}

@@ -56,7 +56,16 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	var d Decision
 	for attempt := 0; ; attempt++ {
 		d = r.state.Decide(in, r.lookup(ctx))
-		err := r.syncRecords(ctx, d.Acquire)
+		if len(d.Verify) > 0 {
+			for _, a := range d.Verify {
+				if err := r.verify(ctx, a); err != nil {
+					return ctrl.Result{}, err
+				}
+			}
+			in.Verified = true
+			continue
+		}
+		err := r.acquire(ctx, in, d)
 		if errors.Is(err, errLost) && attempt < maxLost {
 			continue
 		}
@@ -75,12 +84,28 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		}
 	}
 	for _, rec := range d.Release {
-		if err := r.syncRecord(ctx, rec); err != nil && !errors.Is(err, errLost) {
+		if err := r.syncRecord(ctx, rec, false); err != nil && !errors.Is(err, errLost) {
 			return ctrl.Result{}, err
 		}
 		r.state.doneReleasing(req.NamespacedName, rec)
 	}
 	return ctrl.Result{}, nil
+}
+
+// acquire writes the IPAllocations a Service is to hold before its status
+// shows them. An address the status does not show yet whose object memory
+// believes up to date is read back from the API first: another controller
+// may have taken it since. errLost: a record went to another Service.
+func (r *ServiceReconciler) acquire(ctx context.Context, in ServiceInput, d Decision) error {
+	for _, rec := range d.Acquire {
+		if err := r.syncRecord(ctx, rec, !slices.Contains(in.Ingress, rec.addr)); err != nil {
+			return err
+		}
+	}
+	if !r.state.holdsAll(d.Acquire, in.Key, in.UID) {
+		return errLost
+	}
+	return nil
 }
 
 // getService reads a Service from the cache, which holds only type
@@ -142,97 +167,6 @@ func (r *ServiceReconciler) lookup(ctx context.Context) ShareLookup {
 		}
 		return ShareInfoOf(svc, req), true
 	}
-}
-
-// syncRecords writes the records' objects, stopping at the first error.
-func (r *ServiceReconciler) syncRecords(ctx context.Context, recs []*record) error {
-	for _, rec := range recs {
-		if err := r.syncRecord(ctx, rec); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// syncRecord makes a record's IPAllocation match memory: create it, patch
-// its holders, or delete it when nobody holds the address any more.
-// AlreadyExists on create means someone else holds the name: if the object
-// is not ours, the record is handed to its holders and errLost returned.
-func (r *ServiceReconciler) syncRecord(ctx context.Context, rec *record) error {
-	rec.wmu.Lock()
-	defer rec.wmu.Unlock()
-	w := r.state.snapshot(rec)
-	name := v1alpha1.AllocationName(w.addr.String())
-	switch {
-	case len(w.want) == 0:
-		if w.exists || w.uid != "" {
-			obj := &v1alpha1.IPAllocation{ObjectMeta: metav1.ObjectMeta{Name: name}}
-			var opts []client.DeleteOption
-			if w.uid != "" {
-				opts = append(opts, client.Preconditions{UID: &w.uid})
-			}
-			if err := r.client.Delete(ctx, obj, opts...); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-				return fmt.Errorf("deleting IPAllocation %s: %w", name, err)
-			}
-		}
-		r.state.gone(rec)
-		return nil
-	case w.upToDate:
-		return nil
-	case !w.exists:
-		obj := &v1alpha1.IPAllocation{
-			ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec:       v1alpha1.IPAllocationSpec{Address: w.addr.String(), Pool: w.pool, SharingKey: w.key, Services: w.want},
-		}
-		err := r.client.Create(ctx, obj)
-		if err == nil {
-			r.state.wrote(rec, obj)
-			return nil
-		}
-		if !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating IPAllocation %s: %w", name, err)
-		}
-		// Someone holds the name. Read it from the API (the cache may not
-		// have it yet) and see whose it is.
-		cur := &v1alpha1.IPAllocation{}
-		if err := r.apiReader.Get(ctx, types.NamespacedName{Name: name}, cur); err != nil {
-			return fmt.Errorf("reading IPAllocation %s after AlreadyExists: %w", name, err)
-		}
-		if !ours(cur, w.want) {
-			r.svcQ.add(r.state.lost(rec, cur)...)
-			return errLost
-		}
-		r.state.wrote(rec, cur)
-		if r.state.snapshot(rec).upToDate {
-			return nil
-		}
-		w = r.state.snapshot(rec)
-	}
-	// The object exists and differs: write holders, key and pool.
-	patch := fmt.Sprintf(`{"spec":{"pool":%q,"sharingKey":%q,"services":%s}}`, w.pool, w.key, mustJSON(w.want))
-	obj := &v1alpha1.IPAllocation{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if err := r.client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.state.gone(rec)
-			return fmt.Errorf("IPAllocation %s vanished while being updated; retrying", name)
-		}
-		return fmt.Errorf("updating IPAllocation %s: %w", name, err)
-	}
-	r.state.wrote(rec, obj)
-	return nil
-}
-
-// ours reports whether an existing IPAllocation was made for (one of) the
-// Services that want it, by UID.
-func ours(obj *v1alpha1.IPAllocation, want []v1alpha1.ServiceReference) bool {
-	for _, h := range obj.Spec.Services {
-		for _, w := range want {
-			if h.Namespace == w.Namespace && h.Name == w.Name && (h.UID == w.UID || h.UID == "" || w.UID == "") {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // writeStatus patches the Service status if it differs from the decision,

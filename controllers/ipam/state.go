@@ -2,7 +2,6 @@ package ipam
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -19,26 +18,6 @@ import (
 // svcKey names a Service.
 type svcKey = types.NamespacedName
 
-// record is one held address: the in-memory twin of an IPAllocation. want
-// is what the object must say; exists/written is what it said last time we
-// wrote or saw it. The controller's memory is authoritative for what it
-// decided; the API object is the lock that makes the decision safe.
-type record struct {
-	addr netip.Addr
-	fam  ipam.Family
-	pool string
-	key  string
-	want []v1alpha1.ServiceReference // sorted by namespace/name
-
-	exists      bool
-	uid         types.UID
-	written     []v1alpha1.ServiceReference
-	writtenKey  string
-	writtenPool string
-
-	// wmu serializes API writes of this address; taken before State.mu.
-	wmu sync.Mutex
-}
 
 // State is the controller's memory: the allocator, the pools, and who holds
 // which address. Decisions are made under its mutex and are short; API
@@ -225,6 +204,9 @@ type ServiceInput struct {
 	Ingress   []netip.Addr
 	NSLabels  labels.Set
 	SvcLabels labels.Set
+	// Verified is set once the addresses in Decision.Verify were read from
+	// the API, so the next decision takes memory as it is.
+	Verified bool
 }
 
 // Decision is what a Service reconcile must write.
@@ -242,6 +224,10 @@ type Decision struct {
 	Foreign []netip.Addr
 	// Fresh is true when the decision took a new address.
 	Fresh bool
+	// Verify lists status addresses that memory says another Service
+	// holds: memory may lag another controller, so their objects are read
+	// from the API before deciding (nothing else in the Decision is set).
+	Verify []netip.Addr
 }
 
 // ShareLookup returns the sharing facts of a Service the State has not
@@ -255,6 +241,9 @@ func (s *State) Decide(in ServiceInput, lookup ShareLookup) Decision {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.decideLocked(in, lookup)
+	if len(d.Verify) > 0 {
+		return d
+	}
 	if d.Outcome.Complete() {
 		delete(s.pending, in.Key)
 	} else {
@@ -277,6 +266,11 @@ func (s *State) decideLocked(in ServiceInput, lookup ShareLookup) Decision {
 	} else {
 		delete(s.share, in.Key)
 		delete(s.memo, in.Key)
+	}
+	if in.Manage && !in.Verified {
+		if d.Verify = s.toVerifyLocked(in); len(d.Verify) > 0 {
+			return d
+		}
 	}
 	var mine []*record
 	for rec := range s.bySvc[in.Key] {
@@ -340,6 +334,13 @@ func (s *State) decideLocked(in ServiceInput, lookup ShareLookup) Decision {
 	res := map[ipam.Family]famResult{}
 	for _, f := range in.Families {
 		recs := prefer(byFam[f])
+		if rec := s.adoptShownLocked(f, recs, in, ref, lookup); rec != nil {
+			for _, old := range recs {
+				s.releaseLocked(old, in.Key)
+			}
+			res[f] = famResult{rec: rec}
+			continue
+		}
 		var keep *record
 		for _, rec := range recs {
 			if s.satisfiesLocked(rec, in, lookup) == nil {
@@ -434,6 +435,44 @@ func (s *State) decideLocked(in ServiceInput, lookup ShareLookup) Decision {
 		d.Outcome.MissingWhy = strings.Join(missingWhy, "; ")
 	}
 	return d
+}
+
+// toVerifyLocked lists the addresses the Service's status shows that memory
+// says another Service holds. With several controllers at once, memory can
+// lag the API (another controller gave the address to this Service): they
+// are read from the API before a decision would overwrite the status.
+func (s *State) toVerifyLocked(in ServiceInput) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range in.Ingress {
+		f := ipam.FamilyOf(a)
+		if _, requested := in.Req.Addrs[f]; requested || !slices.Contains(in.Families, f) {
+			continue
+		}
+		if rec := s.recs[a]; rec != nil && len(rec.want) > 0 && !holdsUID(rec, in.Key, in.UID) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// adoptShownLocked takes the address the status shows for family f when the
+// Service holds another one in memory and nothing is known of the shown one:
+// another controller gave it (its IPAllocation names the Service and our
+// watch has not caught up). The status wins over memory, so the address a
+// user sees does not change; writing its IPAllocation settles whose it is.
+func (s *State) adoptShownLocked(f ipam.Family, recs []*record, in ServiceInput, ref v1alpha1.ServiceReference, lookup ShareLookup) *record {
+	if _, requested := in.Req.Addrs[f]; requested || len(recs) == 0 {
+		return nil
+	}
+	for _, a := range in.Ingress {
+		if ipam.FamilyOf(a) != f || s.recs[a] != nil {
+			continue
+		}
+		if rec, fail, ok := s.adoptLocked(a, in, ref, lookup); ok && fail == nil {
+			return rec
+		}
+	}
+	return nil
 }
 
 // assignedLocked lists records as Assigned in family order.
@@ -751,173 +790,6 @@ func (s *State) retryPendingLocked() {
 		keys = append(keys, k)
 	}
 	s.OnRetry(keys)
-}
-
-// --- object synchronisation helpers (called by the reconciler) ---
-
-// recordWrite is what a record's object must become.
-type recordWrite struct {
-	addr      netip.Addr
-	pool, key string
-	want      []v1alpha1.ServiceReference
-	exists    bool
-	uid       types.UID
-	upToDate  bool
-}
-
-func (s *State) snapshot(rec *record) recordWrite {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return recordWrite{
-		addr: rec.addr, pool: rec.pool, key: rec.key, want: slices.Clone(rec.want),
-		exists: rec.exists, uid: rec.uid,
-		upToDate: rec.exists && rec.writtenKey == rec.key && rec.writtenPool == rec.pool && slices.Equal(rec.written, rec.want),
-	}
-}
-
-// wrote records that the object now says what obj says.
-func (s *State) wrote(rec *record, obj *v1alpha1.IPAllocation) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec.exists, rec.uid = true, obj.UID
-	rec.written = sortedRefs(obj.Spec.Services)
-	rec.writtenKey, rec.writtenPool = obj.Spec.SharingKey, obj.Spec.Pool
-}
-
-// gone records that the object does not exist; a record nobody wants is
-// then forgotten and its address freed. It reports whether it was removed.
-func (s *State) gone(rec *record) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec.exists, rec.uid, rec.written = false, "", nil
-	if len(rec.want) == 0 {
-		s.removeLocked(rec)
-		return true
-	}
-	return false
-}
-
-// doneReleasing drops a record from a Service's releasing set.
-func (s *State) doneReleasing(k svcKey, rec *record) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if m := s.releasing[k]; m != nil {
-		delete(m, rec)
-		if len(m) == 0 {
-			delete(s.releasing, k)
-		}
-	}
-}
-
-// errLost is returned when the address turned out to be held by another
-// Service (its IPAllocation already existed): the decision is made again.
-var errLost = errors.New("address already held by another Service")
-
-// lost makes a record match the object that won the name, and returns the
-// Services to reconcile (those that wanted the record, and the holders).
-func (s *State) lost(rec *record, obj *v1alpha1.IPAllocation) []svcKey {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var keys []svcKey
-	for _, r := range rec.want {
-		k := refKey(r)
-		keys = append(keys, k)
-		if m := s.bySvc[k]; m != nil {
-			delete(m, rec)
-			if len(m) == 0 {
-				delete(s.bySvc, k)
-			}
-		}
-	}
-	rec.want = nil
-	if s.recs[rec.addr] == rec {
-		s.alloc.Release(rec.addr)
-		if err := s.alloc.ReserveAny(obj.Spec.Pool, rec.addr); err == nil {
-			s.adoptObjectLocked(rec, obj)
-		}
-	}
-	for _, r := range obj.Spec.Services {
-		keys = append(keys, refKey(r))
-	}
-	return keys
-}
-
-func (s *State) adoptObjectLocked(rec *record, obj *v1alpha1.IPAllocation) {
-	rec.pool, rec.key = obj.Spec.Pool, obj.Spec.SharingKey
-	s.reindexKeyLocked(rec)
-	for _, r := range sortedRefs(obj.Spec.Services) {
-		s.joinLocked(rec, r)
-	}
-	rec.exists, rec.uid = true, obj.UID
-	rec.written = sortedRefs(obj.Spec.Services)
-	rec.writtenKey, rec.writtenPool = obj.Spec.SharingKey, obj.Spec.Pool
-}
-
-// Observe applies an IPAllocation seen in the cache (add or update) and
-// returns the Services to reconcile. Objects the State already tracks only
-// refresh what is known of them; unknown ones (made before a restart, or by
-// another instance) are taken in as held.
-func (s *State) Observe(obj *v1alpha1.IPAllocation) []svcKey {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.built {
-		return refKeys(obj.Spec.Services)
-	}
-	return s.observeLocked(obj)
-}
-
-func (s *State) observeLocked(obj *v1alpha1.IPAllocation) []svcKey {
-	addr, err := netip.ParseAddr(obj.Spec.Address)
-	if err != nil {
-		return nil
-	}
-	if rec := s.recs[addr]; rec != nil {
-		if !rec.exists || rec.uid == obj.UID {
-			rec.exists, rec.uid = true, obj.UID
-			rec.written = sortedRefs(obj.Spec.Services)
-			rec.writtenKey, rec.writtenPool = obj.Spec.SharingKey, obj.Spec.Pool
-		}
-		return nil
-	}
-	if err := s.alloc.ReserveAny(obj.Spec.Pool, addr); err != nil {
-		return nil
-	}
-	rec := &record{addr: addr, fam: ipam.FamilyOf(addr)}
-	s.recs[addr] = rec
-	s.adoptObjectLocked(rec, obj)
-	if s.OnPoolUsage != nil {
-		s.OnPoolUsage(rec.pool)
-	}
-	return refKeys(obj.Spec.Services)
-}
-
-// Forget applies the deletion of an IPAllocation and returns the Services to
-// reconcile: if its holders still want it, they recreate it.
-func (s *State) Forget(obj *v1alpha1.IPAllocation) []svcKey {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.built {
-		return refKeys(obj.Spec.Services)
-	}
-	addr, err := netip.ParseAddr(obj.Spec.Address)
-	if err != nil {
-		return nil
-	}
-	rec := s.recs[addr]
-	if rec == nil || (rec.uid != "" && obj.UID != "" && rec.uid != obj.UID) {
-		return nil
-	}
-	rec.exists, rec.uid, rec.written = false, "", nil
-	if len(rec.want) == 0 {
-		// Deleted by us (or nobody wants it): free the address, unless a
-		// write is in flight, which will finish the job.
-		if rec.wmu.TryLock() {
-			s.removeLocked(rec)
-			rec.wmu.Unlock()
-		}
-		return nil
-	}
-	return refKeys(rec.want)
 }
 
 // PoolUsage describes who holds a pool's addresses.

@@ -124,6 +124,9 @@ type statusWatcher struct {
 	seen map[string]string // Service -> first address seen
 	chg  []string
 	dup  []string
+	// mayShare, when set, tells which two Services may show one address
+	// (same sharing key).
+	mayShare func(a, b string) bool
 }
 
 func watchStatuses(ns string) *statusWatcher {
@@ -178,7 +181,7 @@ func (sw *statusWatcher) observe(name, ip string, deleted bool) {
 		sw.seen[name] = ip
 	}
 	for other, oip := range sw.cur {
-		if other != name && oip == ip {
+		if other != name && oip == ip && (sw.mayShare == nil || !sw.mayShare(other, name)) {
 			sw.dup = append(sw.dup, fmt.Sprintf("%s shown by %s and %s at once", ip, other, name))
 		}
 	}
