@@ -18,7 +18,6 @@ import (
 // svcKey names a Service.
 type svcKey = types.NamespacedName
 
-
 // State is the controller's memory: the allocator, the pools, and who holds
 // which address. Decisions are made under its mutex and are short; API
 // writes happen outside it.
