@@ -56,7 +56,10 @@ func normalizePeer(p Peer) (Peer, error) {
 	if p.HoldTime < 3*time.Second {
 		return Peer{}, wrap("hold time %v is below the 3s minimum", p.HoldTime)
 	}
-	if p.KeepaliveTime, err = seconds(p.KeepaliveTime, p.HoldTime/3); err != nil {
+	// Like routers, a third of the hold time rounded down, at least 1s (the
+	// speaker passes the BGPPeer's EffectiveTimers, so this is for direct
+	// callers only).
+	if p.KeepaliveTime, err = seconds(p.KeepaliveTime, max((p.HoldTime/3).Truncate(time.Second), time.Second)); err != nil {
 		return Peer{}, wrap("keepalive time: %v", err)
 	}
 	if p.KeepaliveTime >= p.HoldTime {

@@ -41,6 +41,15 @@ func TestNormalizePeerDefaults(t *testing.T) {
 	if p.ConnectRetryTime != 2*time.Second {
 		t.Errorf("connect retry 1.5s rounded to %v, want 2s", p.ConnectRetryTime)
 	}
+	for hold, want := range map[time.Duration]time.Duration{3 * time.Second: time.Second, 5 * time.Second: time.Second, 6 * time.Second: 2 * time.Second} {
+		p, err := normalizePeer(Peer{Name: "x", Address: netip.MustParseAddr("192.0.2.1"), ASN: 1, HoldTime: hold})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.KeepaliveTime != want {
+			t.Errorf("keepalive for hold %v = %v, want %v (a third, rounded down, at least 1s)", hold, p.KeepaliveTime, want)
+		}
+	}
 	if p.BFD != (BFD{}) {
 		t.Errorf("disabled BFD kept settings %+v (would make equal configs differ)", p.BFD)
 	}

@@ -56,8 +56,8 @@ type Peer struct {
 	// kernel choose. It is also the next hop of the paths sent on the session.
 	SourceAddress netip.Addr
 	// HoldTime, KeepaliveTime and ConnectRetryTime default to 90s, hold/3
-	// (30s for the default hold time) and 5s. They are rounded up to whole
-	// seconds.
+	// rounded down to whole seconds but at least 1s (30s for the default
+	// hold time) and 5s. They are rounded up to whole seconds.
 	HoldTime, KeepaliveTime, ConnectRetryTime time.Duration
 	// EBGPMultihopTTL, when not 0, allows an eBGP neighbor that many hops
 	// away. Ignored for iBGP.

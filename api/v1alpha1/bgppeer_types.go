@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -103,16 +105,22 @@ type BGPPeerSpec struct {
 	// HoldTime proposed for the session, 3s to 65535s, rounded up to whole
 	// seconds. BGP also allows 0 (no keepalives at all), but bgplb's BGP
 	// engine cannot propose it, so it is refused rather than silently
-	// replaced.
-	// +kubebuilder:default="90s"
+	// replaced. When unset it is 90s, or 3 × keepaliveTime when keepaliveTime
+	// is set and that is longer (three keepalives per hold time, as RFC 4271
+	// suggests). The session uses the smaller of this and the router's hold
+	// time.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Format=duration
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('3s') && duration(self) <= duration('65535s')",message="holdTime must be between 3s and 65535s (a hold time of 0 is not supported)"
 	// +optional
 	HoldTime *metav1.Duration `json:"holdTime,omitempty"`
 
-	// KeepaliveTime between keepalive messages, 1s up to less than holdTime.
-	// +kubebuilder:default="30s"
+	// KeepaliveTime between keepalive messages, 1s to 21845s, rounded down to
+	// whole seconds; it must be less than holdTime when both are set. When
+	// unset it is holdTime / 3 rounded down to whole seconds, at least 1s
+	// (30s when holdTime is unset too), as routers do. When the router
+	// proposes a shorter hold time, the session's keepalive interval becomes a
+	// third of that hold time instead.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Format=duration
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('21845s')",message="keepaliveTime must be between 1s and 21845s"
@@ -152,6 +160,48 @@ type BGPPeerSpec struct {
 	// unset.
 	// +optional
 	NodeSelector *metav1.LabelSelector `json:"nodeSelector,omitempty"`
+}
+
+// DefaultHoldTime is the hold time of a BGPPeer that sets neither holdTime
+// nor keepaliveTime (RFC 4271's suggested value, and most routers' default).
+const DefaultHoldTime = 90 * time.Second
+
+// keepalivesPerHold is how many keepalive intervals fit in a derived hold
+// time and how many a hold time is divided into for a derived keepalive
+// interval: RFC 4271 suggests one third of the hold time.
+const keepalivesPerHold = 3
+
+// EffectiveTimers returns the hold time and keepalive interval the nodes
+// propose for the session, in whole seconds. It is the one place that fills
+// in what the user left unset, the way routers do:
+//   - neither set: 90s and 30s;
+//   - holdTime only: keepalive = holdTime / 3, at least 1s;
+//   - keepaliveTime only: hold = 90s, or 3 × keepaliveTime when that is
+//     longer, so a keepalive interval never ends up within a few seconds of
+//     the hold time;
+//   - both: as given (admission requires keepaliveTime < holdTime).
+//
+// BGP carries whole seconds: holdTime is rounded up and keepaliveTime down,
+// so a keepalive admitted as shorter than the hold time stays shorter.
+// The schema's defaulting deliberately sets neither field: a stored default
+// would contradict the value the user sets for the other one.
+func (s *BGPPeerSpec) EffectiveTimers() (hold, keepalive time.Duration) {
+	if s.HoldTime != nil {
+		hold = (s.HoldTime.Duration + time.Second - 1).Truncate(time.Second)
+	}
+	if s.KeepaliveTime != nil {
+		keepalive = max(s.KeepaliveTime.Duration.Truncate(time.Second), time.Second)
+	}
+	switch {
+	case s.HoldTime == nil && s.KeepaliveTime == nil:
+		hold = DefaultHoldTime
+		keepalive = DefaultHoldTime / keepalivesPerHold
+	case s.KeepaliveTime == nil:
+		keepalive = max((hold / keepalivesPerHold).Truncate(time.Second), time.Second)
+	case s.HoldTime == nil:
+		hold = max(DefaultHoldTime, keepalivesPerHold*keepalive)
+	}
+	return hold, keepalive
 }
 
 // BGPPeerStatus summarises the sessions of all nodes with this router.

@@ -606,6 +606,18 @@ func TestComputePeers(t *testing.T) {
 				t.Errorf("peer = %+v\nwant   %+v", got, want)
 			}
 		}},
+		{name: "hold time alone gets its keepalive from EffectiveTimers (issue #10)", edit: func(w *world) {
+			w.peers[0].Spec.HoldTime = &metav1.Duration{Duration: 9 * time.Second}
+		}, wantPeers: []string{"r1"}, wantASN: 65000, check: func(t *testing.T, d Desired) {
+			if p := d.State.Peers[0]; p.HoldTime != 9*time.Second || p.KeepaliveTime != 3*time.Second {
+				t.Errorf("timers %v/%v, want 9s/3s", p.HoldTime, p.KeepaliveTime)
+			}
+		}},
+		{name: "no timers get the defaults", edit: func(w *world) {}, wantPeers: []string{"r1"}, wantASN: 65000, check: func(t *testing.T, d Desired) {
+			if p := d.State.Peers[0]; p.HoldTime != 90*time.Second || p.KeepaliveTime != 30*time.Second {
+				t.Errorf("timers %v/%v, want 90s/30s", p.HoldTime, p.KeepaliveTime)
+			}
+		}},
 		{name: "disabled graceful restart and BFD stay off", edit: func(w *world) {
 			w.peers[0].Spec.GracefulRestart = &v1alpha1.GracefulRestart{Enabled: false, RestartTime: &metav1.Duration{Duration: time.Minute}}
 			w.peers[0].Spec.BFD = &v1alpha1.BFD{Enabled: false}

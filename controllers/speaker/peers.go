@@ -60,12 +60,7 @@ func peerConfig(p *v1alpha1.BGPPeer, secrets map[string]*corev1.Secret) (bgp.Pee
 		}
 		out.SourceAddress = src.Unmap()
 	}
-	if s.HoldTime != nil {
-		out.HoldTime = s.HoldTime.Duration
-	}
-	if s.KeepaliveTime != nil {
-		out.KeepaliveTime = s.KeepaliveTime.Duration
-	}
+	out.HoldTime, out.KeepaliveTime = s.EffectiveTimers()
 	if s.ConnectRetryTime != nil {
 		out.ConnectRetryTime = s.ConnectRetryTime.Duration
 	}

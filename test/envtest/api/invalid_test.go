@@ -145,8 +145,11 @@ var _ = Describe("Admission of invalid objects", func() {
 		p.Spec.BFD = &v1.BFD{Enabled: true}
 		Expect(k8s.Create(ctx, p)).To(Succeed())
 		Expect(p.Spec.Port).To(Equal(int32(179)))
-		Expect(p.Spec.HoldTime.Duration).To(Equal(90 * time.Second))
-		Expect(p.Spec.KeepaliveTime.Duration).To(Equal(30 * time.Second))
+		// The timers are not defaulted by the schema (a stored default would
+		// contradict the other one when the user sets it); see the timer
+		// table below.
+		Expect(p.Spec.HoldTime).To(BeNil())
+		Expect(p.Spec.KeepaliveTime).To(BeNil())
 		Expect(p.Spec.ConnectRetryTime.Duration).To(Equal(5 * time.Second))
 		Expect(p.Spec.BFD.MinReceiveInterval.Duration).To(Equal(300 * time.Millisecond))
 		Expect(*p.Spec.BFD.DetectMultiplier).To(Equal(int32(3)))
@@ -158,6 +161,49 @@ var _ = Describe("Admission of invalid objects", func() {
 		Expect(*a.Spec.AggregationLength).To(Equal(int32(32)))
 		Expect(*a.Spec.AggregationLengthV6).To(Equal(int32(128)))
 	})
+
+	// BGP timers: whichever of holdTime and keepaliveTime the user leaves out
+	// is derived from the other by EffectiveTimers, never defaulted by the
+	// schema, so setting only one of them is always admitted.
+	DescribeTable("BGP timers are admitted or rejected as documented, with their effective values",
+		func(hold, keepalive, rejection string, wantHold, wantKeepalive time.Duration) {
+			p := peer(func(s *v1.BGPPeerSpec) {
+				if hold != "" {
+					s.HoldTime = dur(hold)
+				}
+				if keepalive != "" {
+					s.KeepaliveTime = dur(keepalive)
+				}
+			})
+			err := k8s.Create(ctx, p)
+			if rejection != "" {
+				Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want Invalid, got %v", err)
+				Expect(err.Error()).To(ContainSubstring(rejection))
+				return
+			}
+			Expect(err).NotTo(HaveOccurred())
+			// Read back what the API server stored: nothing filled in.
+			var got v1.BGPPeer
+			Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), &got)).To(Succeed())
+			Expect(got.Spec.HoldTime).To(Equal(p.Spec.HoldTime))
+			Expect(got.Spec.KeepaliveTime).To(Equal(p.Spec.KeepaliveTime))
+			h, k := got.Spec.EffectiveTimers()
+			Expect([]time.Duration{h, k}).To(Equal([]time.Duration{wantHold, wantKeepalive}))
+		},
+		Entry("neither", "", "", "", 90*time.Second, 30*time.Second),
+		Entry("holdTime only (issue #10)", "9s", "", "", 9*time.Second, 3*time.Second),
+		Entry("holdTime only, the minimum", "3s", "", "", 3*time.Second, time.Second),
+		Entry("holdTime only, longer than the old keepalive default", "240s", "", "", 240*time.Second, 80*time.Second),
+		Entry("keepaliveTime only, short", "", "1s", "", 90*time.Second, time.Second),
+		Entry("keepaliveTime only, longer than the old hold default", "", "120s", "", 360*time.Second, 120*time.Second),
+		Entry("both", "9s", "3s", "", 9*time.Second, 3*time.Second),
+		Entry("both, fractions that round apart", "8500ms", "8400ms", "", 9*time.Second, 8*time.Second),
+		Entry("both, keepalive equal to hold", "9s", "9s", "keepaliveTime must be less than holdTime", time.Duration(0), time.Duration(0)),
+		Entry("both, keepalive above hold", "9s", "30s", "keepaliveTime must be less than holdTime", time.Duration(0), time.Duration(0)),
+		Entry("holdTime 1s", "1s", "", "holdTime must be between 3s and 65535s", time.Duration(0), time.Duration(0)),
+		Entry("holdTime 0 (no keepalives) is not supported", "0s", "", "a hold time of 0 is not supported", time.Duration(0), time.Duration(0)),
+		Entry("keepaliveTime 0", "", "0s", "keepaliveTime must be between 1s and 21845s", time.Duration(0), time.Duration(0)),
+	)
 
 	It("keeps an allocation's address immutable", func() {
 		a := alloc("192.0.2.44", "192.0.2.44")
