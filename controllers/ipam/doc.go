@@ -13,6 +13,14 @@
 //     decision is made again), then the Service status (a strategic merge
 //     patch guarded by the resourceVersion the decision saw), then the
 //     releases. Sixteen workers overlap these writes.
+//   - Memory proposes, the API decides (allocations.go): an existing
+//     IPAllocation is patched or deleted only at the resourceVersion last
+//     seen, a holder is taken off only when the API server says its Service
+//     no longer wants the address, and whenever an object says something
+//     else than memory expected, memory takes the object's word and the
+//     Services involved are decided again. So several controllers at once
+//     (an overlapping old leader, a misconfigured install) never show one
+//     address on two Services.
 //   - The IPPool reconciler applies the set of pools (overlaps are decided
 //     across all of them: the older pool wins), guards deletion with the
 //     bgplb.io/pool-protection finalizer, and writes pool status and metrics,
