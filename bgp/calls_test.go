@@ -3,6 +3,7 @@ package bgp
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"testing"
 	"time"
@@ -84,7 +85,7 @@ func TestOneChangeCostsConstantGoBGPCalls(t *testing.T) {
 	}
 	for n, res := range results {
 		for name, w := range want {
-			if !equalCounts(res[name], w) {
+			if !maps.Equal(res[name], w) {
 				t.Errorf("%s on %d paths: GoBGP calls %v, want %v", name, n, res[name], w)
 			}
 		}

@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"time"
 
@@ -34,11 +35,7 @@ func (g *gobgp) count(name string) {
 func (g *gobgp) callCounts() map[string]int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	m := make(map[string]int, len(g.calls))
-	for k, v := range g.calls {
-		m[k] = v
-	}
-	return m
+	return maps.Clone(g.calls)
 }
 
 func (g *gobgp) startBgp(ctx context.Context, global *api.Global) error {

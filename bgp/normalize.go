@@ -1,6 +1,7 @@
 package bgp
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -225,23 +226,11 @@ func appendKey(key []byte, n Attributes) []byte {
 }
 
 func compareLarge(a, b LargeCommunity) int {
-	if c := cmpU32(a.GlobalAdmin, b.GlobalAdmin); c != 0 {
-		return c
-	}
-	if c := cmpU32(a.LocalData1, b.LocalData1); c != 0 {
-		return c
-	}
-	return cmpU32(a.LocalData2, b.LocalData2)
-}
-
-func cmpU32(a, b uint32) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return cmp.Or(
+		cmp.Compare(a.GlobalAdmin, b.GlobalAdmin),
+		cmp.Compare(a.LocalData1, b.LocalData1),
+		cmp.Compare(a.LocalData2, b.LocalData2),
+	)
 }
 
 // checkPrefix validates a path prefix.
