@@ -1,10 +1,14 @@
 package speaker
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/bgp"
@@ -116,4 +120,69 @@ func peerConfig(p *v1alpha1.BGPPeer, secrets map[string]*corev1.Secret) (bgp.Pee
 func PeerProblem(p *v1alpha1.BGPPeer, secrets map[string]*corev1.Secret) *Problem {
 	_, prob := peerConfig(p, secrets)
 	return prob
+}
+
+// activePeers are the BGPPeers that select the node and could be
+// configured: the sessions the node runs.
+type activePeers struct {
+	byName map[string]*bgp.Peer
+	order  []string // names, sorted
+}
+
+// selectPeers picks the BGPPeers whose nodeSelector selects the node. A
+// peer whose configuration cannot be completed (password Secret or key
+// missing, address taken by another peer) becomes a Problem: it is
+// reported in intents but left out of the active peers. Invalid node
+// selectors are reported even without a node.
+func selectPeers(in Inputs) (active activePeers, intents []PeerIntent, problems []Problem) {
+	var nodeLabels map[string]string
+	if in.Node != nil {
+		nodeLabels = in.Node.Labels
+	}
+	peers := slices.Clone(in.Peers)
+	slices.SortFunc(peers, func(a, b v1alpha1.BGPPeer) int { return cmp.Compare(a.Name, b.Name) })
+	active.byName = make(map[string]*bgp.Peer)
+	addrOwner := make(map[netip.Addr]string)
+	for i := range peers {
+		p := &peers[i]
+		ok, err := selects(p.Spec.NodeSelector, nodeLabels)
+		if err != nil {
+			problems = append(problems, Problem{Kind: "BGPPeer", Name: p.Name, Reason: "InvalidNodeSelector", Message: err.Error()})
+			continue
+		}
+		if !ok || in.Node == nil {
+			continue
+		}
+		intent := PeerIntent{Name: p.Name, Address: p.Spec.Address}
+		bp, prob := peerConfig(p, in.Secrets)
+		if prob == nil {
+			if owner, taken := addrOwner[bp.Address]; taken {
+				prob = &Problem{Kind: "BGPPeer", Name: p.Name, Reason: "DuplicateAddress",
+					Message: fmt.Sprintf("address %s is already used by BGPPeer %s; only one session per router address is possible", bp.Address, owner)}
+			}
+		}
+		if prob != nil {
+			intent.Problem = prob
+			problems = append(problems, *prob)
+		} else {
+			addrOwner[bp.Address] = p.Name
+			active.byName[p.Name] = &bp
+			active.order = append(active.order, p.Name)
+		}
+		intents = append(intents, intent)
+	}
+	return active, intents, problems
+}
+
+// selects reports whether a (possibly nil) label selector selects the
+// labels. nil selects everything; an invalid selector selects nothing.
+func selects(sel *metav1.LabelSelector, lbls map[string]string) (bool, error) {
+	if sel == nil {
+		return true, nil
+	}
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		return false, err
+	}
+	return s.Matches(labels.Set(lbls)), nil
 }

@@ -1,0 +1,77 @@
+package speaker
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+)
+
+// anyServiceWants reports whether one of the Services of an allocation
+// (several when the address is shared) wants it announced from this node.
+func anyServiceWants(alloc *v1alpha1.IPAllocation, in Inputs, nodeName string) bool {
+	for _, ref := range alloc.Spec.Services {
+		key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
+		svc := in.Services[key]
+		if !serviceQualifies(svc, ref) {
+			continue
+		}
+		local := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+		if hasUsableEndpoint(in.EndpointSlices[key], local, nodeName) {
+			return true
+		}
+	}
+	return false
+}
+
+// serviceQualifies reports whether the Service is still the one the
+// allocation was made for and still wants a bgplb address.
+func serviceQualifies(svc *corev1.Service, ref v1alpha1.ServiceReference) bool {
+	if svc == nil || svc.DeletionTimestamp != nil {
+		return false
+	}
+	if ref.UID != "" && svc.UID != ref.UID {
+		return false // deleted and re-created under the same name
+	}
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		return false
+	}
+	return svc.Spec.LoadBalancerClass == nil || *svc.Spec.LoadBalancerClass == v1alpha1.LoadBalancerClass
+}
+
+// hasUsableEndpoint reports whether the slices hold an endpoint traffic can
+// go to (on nodeName when local).
+func hasUsableEndpoint(slices []*discoveryv1.EndpointSlice, local bool, nodeName string) bool {
+	for _, s := range slices {
+		for i := range s.Endpoints {
+			ep := &s.Endpoints[i]
+			if local && (ep.NodeName == nil || *ep.NodeName != nodeName) {
+				continue
+			}
+			if endpointUsable(ep.Conditions) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// endpointUsable: ready, or still serving while terminating. Per the
+// EndpointSlice API a nil ready or serving means true and a nil terminating
+// means false.
+func endpointUsable(c discoveryv1.EndpointConditions) bool {
+	if c.Ready == nil || *c.Ready {
+		return true
+	}
+	serving := c.Serving == nil || *c.Serving
+	terminating := c.Terminating != nil && *c.Terminating
+	return serving && terminating
+}
+
+func nodeNameOf(n *corev1.Node) string {
+	if n == nil {
+		return ""
+	}
+	return n.Name
+}
