@@ -96,3 +96,36 @@ bench-speaker: build ## Speaker benchmark: one node's speaker with N Services (d
 
 clean: ## Remove build output.
 	rm -rf $(BIN)
+
+# Real-node cluster (test/cluster), see README.
+# Kubernetes binaries come from hack/cluster-assets.sh (built from the Go
+# module proxy once, cached); images from hack/image (no Docker engine).
+
+CLUSTER_IMAGE ?= ghcr.io/bgplb/bgplb:e2e
+CLUSTER_BIN = $(BIN)/cluster
+CLUSTER_ASSETS = export BGPLB_CLUSTER_ASSETS="$$(hack/cluster-assets.sh)"
+DEMO_FLAGS ?=
+
+.PHONY: cluster-assets cluster-images demo-cluster cluster-cleanup
+
+cluster-assets: ## Build (once) and print the dir of kubelet, kube-proxy, kube-controller-manager, kube-scheduler, kubectl (v1.37.2).
+	@hack/cluster-assets.sh
+
+cluster-images: build ## Build bin/cluster/{bgplb,pause,backend}-image.tar for the real-node cluster (OCI tarballs, no Docker).
+	@mkdir -p $(CLUSTER_BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(CLUSTER_BIN)/pause ./test/cluster/images/pause
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(CLUSTER_BIN)/backend ./test/cluster/images/backend
+	cd hack/image && GOWORK=off $(GO) run . -binary $(CURDIR)/$(BIN)/bgplb -out $(CURDIR)/$(CLUSTER_BIN)/bgplb-image.tar -tag $(CLUSTER_IMAGE)
+	cd hack/image && GOWORK=off $(GO) run . -binary $(CURDIR)/$(CLUSTER_BIN)/pause -name pause -user 65535:65535 -out $(CURDIR)/$(CLUSTER_BIN)/pause-image.tar -tag localhost/bgplb/pause:1
+	cd hack/image && GOWORK=off $(GO) run . -binary $(CURDIR)/$(CLUSTER_BIN)/backend -name backend -out $(CURDIR)/$(CLUSTER_BIN)/backend-image.tar -tag localhost/bgplb/backend:1
+
+demo-cluster: ## The demo on a real-node cluster: kubelets, containerd, kube-proxy, pods; bgplb by kubectl apply -k; Ctrl-C tears it down (root).
+	@hack/lab-deps.sh --cluster --check
+	@$(MAKE) --no-print-directory cluster-images
+	@# No -trimpath: the harness finds config/ and the overlay from its source paths.
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/bgplb-cluster ./test/cluster/cmd/bgplb-cluster
+	@$(CLUSTER_ASSETS) && exec $(BIN)/bgplb-cluster demo $(DEMO_FLAGS)
+
+cluster-cleanup: ## Remove what a crashed real-node cluster left (processes, containers, mounts, cgroups, namespaces) (root).
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/bgplb-cluster ./test/cluster/cmd/bgplb-cluster
+	$(BIN)/bgplb-cluster cleanup

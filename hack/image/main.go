@@ -2,6 +2,9 @@
 // and writes it as an OCI image layout in a tar file, with no Docker engine
 // or registry involved. Load it with `docker load`, `podman load`,
 // `ctr image import` or `kind load image-archive`.
+//
+// -name and -user make the same kind of one-binary image of another static
+// program: the real-node test cluster's pause and backend images.
 package main
 
 import (
@@ -12,6 +15,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -27,19 +31,29 @@ func main() {
 	out := flag.String("out", "bin/bgplb-image.tar", "OCI image tarball to write")
 	ref := flag.String("tag", "ghcr.io/bgplb/bgplb:dev", "image reference recorded in the tarball")
 	arch := flag.String("arch", "amd64", "architecture of the binary")
+	name := flag.String("name", "bgplb", "file name of the binary in the image (/NAME, the entrypoint)")
+	user := flag.String("user", "65532:65532", "uid:gid the image runs as")
 	flag.Parse()
-	if err := build(*bin, *out, *ref, *arch); err != nil {
+	if err := buildImage(*bin, *out, *ref, *arch, *name, *user); err != nil {
 		fmt.Fprintln(os.Stderr, "image:", err)
 		os.Exit(1)
 	}
 }
 
 func build(bin, out, ref, arch string) error {
+	return buildImage(bin, out, ref, arch, "bgplb", "65532:65532")
+}
+
+// buildImage writes an image whose one layer holds bin as /name, run as user.
+func buildImage(bin, out, ref, arch, name, user string) error {
+	if name == "" || strings.ContainsAny(name, "/ ") {
+		return fmt.Errorf("-name %q: want a plain file name", name)
+	}
 	exe, err := os.ReadFile(bin)
 	if err != nil {
 		return fmt.Errorf("reading binary: %w", err)
 	}
-	layerTar, err := rootfs(exe)
+	layerTar, err := rootfs(exe, name)
 	if err != nil {
 		return err
 	}
@@ -61,8 +75,8 @@ func build(bin, out, ref, arch string) error {
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", arch
 	cf.Created = v1.Time{Time: time.Unix(0, 0).UTC()} // reproducible
-	cf.Config.Entrypoint = []string{"/bgplb"}
-	cf.Config.User = "65532:65532"
+	cf.Config.Entrypoint = []string{"/" + name}
+	cf.Config.User = user
 	cf.Config.Labels = map[string]string{"org.opencontainers.image.source": "https://github.com/bgplb/bgplb"}
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {
@@ -94,7 +108,7 @@ func build(bin, out, ref, arch string) error {
 
 // rootfs is the image's only layer: the binary, and passwd/group entries so
 // the non-root user has a name.
-func rootfs(exe []byte) ([]byte, error) {
+func rootfs(exe []byte, name string) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	files := []struct {
@@ -104,7 +118,7 @@ func rootfs(exe []byte) ([]byte, error) {
 	}{
 		{"etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")},
 		{"etc/group", 0o644, []byte("root:x:0:\nnonroot:x:65532:\n")},
-		{"bgplb", 0o755, exe},
+		{name, 0o755, exe},
 	}
 	for _, dir := range []string{"etc/", "tmp/"} {
 		mode := int64(0o755)

@@ -1,0 +1,52 @@
+// Command backend is the real-node test cluster's demo backend: an HTTP
+// server that answers every request with the pod and node serving it, read
+// from the downward API (POD_NAME, NODE_NAME env; spec.nodeName, since a
+// hostNetwork pod sees the machine's hostname, not the node's), e.g.
+//
+//	pod=hello-7d9c-abcde node=n2 ip=198.19.2.5
+//
+// Built static and packed by hack/image.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	addr := flag.String("listen", ":8080", "address to serve HTTP on")
+	flag.Parse()
+	pod, node, ip := os.Getenv("POD_NAME"), os.Getenv("NODE_NAME"), os.Getenv("POD_IP")
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Connection", "close")
+		fmt.Fprintf(w, "pod=%s node=%s ip=%s client=%s\n", pod, node, ip, r.RemoteAddr)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("backend pod=%s node=%s serving on %s", pod, node, ln.Addr())
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+		log.Fatal(err)
+	}
+}
