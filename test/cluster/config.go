@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -100,22 +101,28 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 // host-local addresses from the node's two pod ranges. No masquerade: pods
 // are routed (other nodes and the host have routes to every pod range).
 func (n *Node) cniConfig() string {
-	return fmt.Sprintf(`{
-  "cniVersion": "1.0.0",
-  "name": "bgplb-cluster",
-  "plugins": [
-    {
-      "type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
-      "ipam": {
-        "type": "host-local", "dataDir": %q,
-        "ranges": [[{"subnet": %q}], [{"subnet": %q}]],
-        "routes": [{"dst": "0.0.0.0/0"}, {"dst": "::/0"}]
-      }
-    },
-    {"type": "portmap", "capabilities": {"portMappings": true}}
-  ]
-}
-`, filepath.Join(n.Dir, "ipam"), n.PodCIDR4, n.PodCIDR6)
+	type obj = map[string]any
+	conf := obj{
+		"cniVersion": "1.0.0",
+		"name":       "bgplb-cluster",
+		"plugins": []obj{
+			{
+				"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+				"ipam": obj{
+					"type":    "host-local",
+					"dataDir": filepath.Join(n.Dir, "ipam"),
+					"ranges":  [][]obj{{{"subnet": n.PodCIDR4.String()}}, {{"subnet": n.PodCIDR6.String()}}},
+					"routes":  []obj{{"dst": "0.0.0.0/0"}, {"dst": "::/0"}},
+				},
+			},
+			{"type": "portmap", "capabilities": obj{"portMappings": true}},
+		},
+	}
+	b, err := json.MarshalIndent(conf, "", "  ")
+	if err != nil {
+		panic(err) // maps of strings, bools and slices always marshal
+	}
+	return string(b) + "\n"
 }
 
 // kubeletConfig is node's KubeletConfiguration: cgroup v1 allowed,
