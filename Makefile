@@ -11,7 +11,7 @@ UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /test/envtest -e /test/e2e -e 
 ENVTEST_ASSETS = export KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)"
 GINKGO_FLAGS ?= -ginkgo.v=false
 
-.PHONY: all build test test-unit test-envtest test-lab test-e2e verify-generated manifests generate fmt vet \
+.PHONY: all build lint test test-unit test-envtest test-lab test-e2e verify-generated manifests generate fmt vet \
 	envtest-assets lab-deps image demo bench-ipam bench-speaker bench-announce bench-unit clean help
 
 all: build
@@ -52,7 +52,16 @@ envtest-assets: ## Build (once) and print the envtest binaries' directory.
 lab-deps: ## Install what the lab needs (FRR, iproute2, ping) when root; say what to run otherwise.
 	@hack/lab-deps.sh
 
-test: verify-generated vet test-unit test-envtest test-lab ## Unit, envtest and lab suites (LAB=skip skips the lab by hand).
+test: verify-generated vet lint test-unit test-envtest test-lab ## Unit, envtest and lab suites (LAB=skip skips the lab by hand).
+
+# golangci-lint lives in its own module (hack/tools/go.mod) so its ~350
+# modules stay out of bgplb's dependency graph; `go tool` caches the built
+# binary in the Go build cache.
+GOLANGCI_LINT = $(GO) tool -modfile=hack/tools/go.mod golangci-lint
+
+lint: ## golangci-lint with .golangci.yml, then the project's own checks (hack/lint: no hand-formatted JSON).
+	$(GOLANGCI_LINT) run ./...
+	$(GO) test -count=1 ./hack/lint/
 
 test-unit: ## Unit tests, fuzz seeds and component tests (no root needed).
 	$(GO) test -count=1 $(UNIT_PKGS)

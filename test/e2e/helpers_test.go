@@ -276,7 +276,7 @@ func str(s string) *string { return &s }
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 func inPrefix(p netip.Prefix) OmegaMatcher {
-	return WithTransform(func(a netip.Addr) bool { return p.Contains(a) }, BeTrue())
+	return WithTransform(p.Contains, BeTrue())
 }
 
 func describeCounts(m map[string]int) string {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -397,9 +398,8 @@ func procsMentioning(s string) []string {
 		if err != nil || !strings.Contains(string(b), s) {
 			continue
 		}
-		var pid int
-		fmt.Sscan(e.Name(), &pid)
-		if processAlive(pid) {
+		pid, err := strconv.Atoi(e.Name())
+		if err == nil && processAlive(pid) {
 			out = append(out, e.Name()+" "+strings.ReplaceAll(string(b), "\x00", " "))
 		}
 	}

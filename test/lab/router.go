@@ -20,7 +20,6 @@ const FRRDir = "/usr/lib/frr"
 // frrRouter is the FRR side of a Router: config and the three daemons.
 type frrRouter struct {
 	mu  sync.Mutex
-	dir string
 	cfg RouterConfig
 	// daemons by name: zebra, bgpd, bfdd.
 	daemons map[string]*Proc

@@ -143,7 +143,8 @@ func run(o options) error {
 	cpu0 := cpuTimes(procs)
 	req0 := requestCounts(ctx, cfg)
 	t0 := time.Now()
-	if err := ceiling(ctx, c, cfg, o); err == nil {
+	err = ceiling(ctx, c, cfg, o)
+	if err == nil {
 		err = cw.waitAll(ctx, o.n, 10*time.Minute)
 	}
 	if err != nil {

@@ -97,7 +97,7 @@ var _ = Describe("The rendered install (config/default)", Ordered, func() {
 					continue
 				}
 				o.SetManagedFields(nil)
-				Expect(k8s.Patch(ctx, o, client.Apply, client.FieldOwner("install-test"), client.ForceOwnership)).
+				Expect(k8s.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner("install-test"), client.ForceOwnership)).
 					To(Succeed(), "server-side apply of %s %s", o.GetKind(), o.GetName())
 				kinds[o.GetKind()]++
 			}

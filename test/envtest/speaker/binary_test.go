@@ -97,7 +97,7 @@ var _ = Describe("The bgplb speaker binary", Ordered, func() {
 		DeferCleanup(func() {
 			if cmd.ProcessState == nil {
 				_ = cmd.Process.Kill()
-				<-done
+				<-done //nolint:errcheck // the exit error of a killed process says only that
 			}
 			AddReportEntry("speaker log", logs.String())
 		})

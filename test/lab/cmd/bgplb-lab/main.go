@@ -51,9 +51,7 @@ func main() {
 	case "up":
 		err = runUp(args)
 	case "cleanup":
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		err = labcluster.CleanupStale(ctx, "")
+		err = runCleanup()
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
@@ -66,6 +64,14 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// runCleanup removes what a crashed lab (with or without its API server)
+// left behind; it refuses while a lab runs.
+func runCleanup() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return labcluster.CleanupStale(ctx, "")
 }
 
 // runUp brings up the network lab alone: FRR routers, node namespaces and
