@@ -6,7 +6,9 @@
 // all peers. (Speakers used to do this themselves, each watching every
 // node's BGPNodeStatus; on a cluster of N nodes that made each status write
 // an event for N watchers. Now a speaker watches only its own.) The
-// decisions are pure functions of the speaker package (ComputePeerStatus,
-// PeerProblem); this package only gathers their inputs and patches the
-// result.
+// decision is Compute, a pure function of the peer, every BGPNodeStatus and
+// the peer's configuration problem; whether a peer's configuration can be
+// completed is the speaker's rule (speaker.PeerProblem, the same check that
+// decides whether a node opens the session). The reconciler gathers the
+// inputs and patches the result.
 package peerstatus

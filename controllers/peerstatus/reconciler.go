@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/controllers/speaker"
@@ -38,6 +39,7 @@ type Reconciler struct {
 
 // Reconcile implements reconcile.Reconciler for one BGPPeer.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := logf.FromContext(ctx)
 	var peer v1alpha1.BGPPeer
 	if err := r.Reader.Get(ctx, req.NamespacedName, &peer); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -57,10 +59,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			return ctrl.Result{}, fmt.Errorf("getting password Secret of BGPPeer %s: %w", peer.Name, err)
 		}
 	}
-	next := speaker.ComputePeerStatus(&peer, nodes.Items, speaker.PeerProblem(&peer, secrets), r.Now())
+	next := Compute(&peer, nodes.Items, speaker.PeerProblem(&peer, secrets), r.Now())
 	if equality.Semantic.DeepEqual(peer.Status, next) {
 		return ctrl.Result{}, nil
 	}
+	log.V(1).Info("updating status", "sessions", next.Sessions)
 	patched := peer.DeepCopy()
 	patched.Status = next
 	// Optimistic locking: a status computed from a stale peer must not
@@ -69,8 +72,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	switch {
 	case apierrors.IsConflict(err):
 		// The cache is behind: look again once it has caught up.
+		log.V(1).Info("lost a race: BGPPeer changed since the cache saw it; retrying", "resourceVersion", peer.ResourceVersion)
 		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
 	case apierrors.IsNotFound(err):
+		log.V(1).Info("BGPPeer deleted while its status was being written")
 		return ctrl.Result{}, nil
 	case err != nil:
 		return ctrl.Result{}, fmt.Errorf("patching BGPPeer %s status: %w", peer.Name, err)

@@ -25,6 +25,7 @@ func Setup(mgr ctrl.Manager) error {
 		return fmt.Errorf("peer status: %w", err)
 	}
 	r := &Reconciler{Reader: c, Writer: mgr.GetClient(), Now: time.Now}
+	log := mgr.GetLogger().WithName("peer-status")
 	peersOf := func(_ context.Context, st *v1alpha1.BGPNodeStatus) []reconcile.Request {
 		// Called with the old and the new object on updates, so a peer
 		// that a node stops reporting is recounted too.
@@ -37,6 +38,9 @@ func Setup(mgr ctrl.Manager) error {
 	peersOfSecret := func(ctx context.Context, s *corev1.Secret) []reconcile.Request {
 		var peers v1alpha1.BGPPeerList
 		if err := c.List(ctx, &peers); err != nil {
+			// A cache read fails only while the cache is stopping or not
+			// synced; the peers' statuses catch up on their next event.
+			log.Error(err, "listing BGPPeers for a changed password Secret; their Valid condition may lag", "secret", s.Name)
 			return nil
 		}
 		var out []reconcile.Request

@@ -49,7 +49,7 @@
 // out and its session reported as Idle with the reason, never a crash.
 //
 // BGPPeer status (nodes, established nodes, "x/y" sessions, Ready, Valid)
-// is computed from all BGPNodeStatus objects by ComputePeerStatus, in the
+// is computed from all BGPNodeStatus objects by peerstatus.Compute, in the
 // controller (package peerstatus): one writer, and no speaker has to watch
 // the other nodes' status.
 //

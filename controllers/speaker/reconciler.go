@@ -3,6 +3,7 @@ package speaker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/bgp"
@@ -57,7 +59,6 @@ type NodeReconciler struct {
 	BGP       BGP
 	DrainTime time.Duration
 	Recorder  events.EventRecorder
-	Log       logr.Logger
 	// Now returns the current time (tests may replace it).
 	Now func() time.Time
 
@@ -74,8 +75,10 @@ type NodeReconciler struct {
 	problems    map[Problem]bool
 }
 
-// Reconcile implements reconcile.Reconciler for the node's single key.
+// Reconcile implements reconcile.Reconciler for the node's single key. It
+// logs through the context's logger, which carries the reconcile ID.
 func (r *NodeReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
+	log := logf.FromContext(ctx)
 	start := time.Now()
 	defer func() { reconcileDuration.Observe(time.Since(start).Seconds()) }()
 	r.mu.Lock()
@@ -97,7 +100,7 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Re
 	in.PreviousASN = r.lastASN
 
 	d := Compute(in)
-	r.reportProblems(d.Problems, objs)
+	r.reportProblems(log, d.Problems, objs)
 
 	var applyErr error
 	if d.State.ASN != 0 {
@@ -115,7 +118,7 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Re
 		nodeUID = in.Node.UID
 	}
 	r.hub.set(nodeUID, nodeView{Peers: d.Peers, Phase: d.Phase, DrainSince: d.DrainSince, DrainTime: r.DrainTime, Announced: len(d.State.Paths)})
-	r.Log.V(1).Info("reconciled", "peers", len(d.State.Peers), "prefixes", len(d.State.Paths), "drain", d.Phase, "took", time.Since(start))
+	log.V(1).Info("reconciled", "peers", len(d.State.Peers), "prefixes", len(d.State.Paths), "drain", d.Phase, "took", time.Since(start))
 	if applyErr != nil {
 		// The bgp package applied what it could; retry the rest with backoff.
 		return ctrl.Result{}, fmt.Errorf("applying BGP state: %w", applyErr)
@@ -230,17 +233,23 @@ func (r *NodeReconciler) gather(ctx context.Context) (Inputs, objects, error) {
 }
 
 // persistedDrainSince reads the drain start a previous speaker recorded in
-// the node's BGPNodeStatus.
+// the node's BGPNodeStatus; zero when there is none or it cannot be read
+// (the drain then starts now).
 func (r *NodeReconciler) persistedDrainSince(ctx context.Context) time.Time {
 	var st v1alpha1.BGPNodeStatus
-	if err := r.Reader.Get(ctx, types.NamespacedName{Name: r.NodeName}, &st); err != nil {
+	switch err := r.Reader.Get(ctx, types.NamespacedName{Name: r.NodeName}, &st); {
+	case apierrors.IsNotFound(err):
+		return time.Time{}
+	case err != nil:
+		logf.FromContext(ctx).Error(err, "reading the drain start a previous speaker saved in BGPNodeStatus; the drain starts now")
 		return time.Time{}
 	}
 	return PersistedDrainSince(st.Status)
 }
 
-// reportProblems emits a warning event the first time a problem is seen.
-func (r *NodeReconciler) reportProblems(problems []Problem, objs objects) {
+// reportProblems logs a problem and emits a warning event the first time
+// it is seen.
+func (r *NodeReconciler) reportProblems(log logr.Logger, problems []Problem, objs objects) {
 	seen := make(map[Problem]bool, len(problems))
 	for _, p := range problems {
 		seen[p] = true
@@ -258,7 +267,7 @@ func (r *NodeReconciler) reportProblems(problems []Problem, objs objects) {
 				obj = o
 			}
 		}
-		r.Log.Info("configuration problem", "kind", p.Kind, "name", p.Name, "reason", p.Reason, "message", p.Message)
+		log.Info("configuration problem", "kind", p.Kind, "name", p.Name, "reason", p.Reason, "message", p.Message)
 		if obj != nil && r.Recorder != nil {
 			r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, p.Reason, "Configure",
 				"node %s: %s", r.NodeName, p.Message)
@@ -304,17 +313,12 @@ func (r *NodeReconciler) countPathChanges(paths []bgp.Path) {
 // same peers (nil and empty lists alike). It runs for every path on every
 // reconcile, so it avoids reflection.
 func samePeers(a, b map[string]bgp.Attributes) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for peer, x := range a {
-		y, ok := b[peer]
-		if !ok || !slices.Equal(x.Communities, y.Communities) || !slices.Equal(x.LargeCommunities, y.LargeCommunities) ||
-			(x.LocalPref == nil) != (y.LocalPref == nil) || (x.LocalPref != nil && *x.LocalPref != *y.LocalPref) {
-			return false
-		}
-	}
-	return true
+	return maps.EqualFunc(a, b, sameAttributes)
+}
+
+func sameAttributes(x, y bgp.Attributes) bool {
+	return slices.Equal(x.Communities, y.Communities) && slices.Equal(x.LargeCommunities, y.LargeCommunities) &&
+		(x.LocalPref == nil) == (y.LocalPref == nil) && (x.LocalPref == nil || *x.LocalPref == *y.LocalPref)
 }
 
 // viewHub hands the reconciler's last decision to the status writer and

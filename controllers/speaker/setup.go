@@ -98,7 +98,6 @@ func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
 		BGP:       opts.BGP,
 		DrainTime: opts.DrainTime,
 		Recorder:  recorder,
-		Log:       log,
 		Now:       time.Now,
 		hub:       hub,
 		stores:    st,

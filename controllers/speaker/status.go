@@ -13,31 +13,6 @@ import (
 	"github.com/bgplb/bgplb/bgp"
 )
 
-// Condition types and reasons of BGPNodeStatus and BGPPeer.
-const (
-	// ConditionReady on a BGPNodeStatus: every session of the node is
-	// Established. On a BGPPeer: every node that should peer with it has
-	// its session Established.
-	ConditionReady = "Ready"
-	// ConditionDraining on a BGPNodeStatus: the node is excluded from load
-	// balancers and withdraws (or has withdrawn) its routes.
-	ConditionDraining = "Draining"
-	// ConditionValid on a BGPPeer: its configuration can be completed by the
-	// cluster (e.g. its password Secret exists).
-	ConditionValid = "Valid"
-
-	ReasonEstablished      = "Established"
-	ReasonNotEstablished   = "NotEstablished"
-	ReasonNoPeers          = "NoPeers"
-	ReasonNoNodes          = "NoNodes"
-	ReasonInvalid          = "Invalid"
-	ReasonValid            = "Valid"
-	ReasonNotExcluded      = "NotExcluded"
-	ReasonGracefulShutdown = "GracefulShutdown"
-	ReasonWithdrawn        = "Withdrawn"
-	ReasonSpeakerStopped   = "SpeakerStopped"
-)
-
 // nodeView is what the node reconciler last decided, for the status writer.
 type nodeView struct {
 	Peers      []PeerIntent
@@ -88,35 +63,35 @@ func ComputeNodeStatus(v nodeView, observed []bgp.PeerStatus, prev v1alpha1.BGPN
 		out.Sessions = append(out.Sessions, s)
 	}
 
-	ready := metav1.Condition{Type: ConditionReady, LastTransitionTime: metav1.NewTime(now)}
+	ready := metav1.Condition{Type: v1alpha1.ConditionReady, LastTransitionTime: metav1.NewTime(now)}
 	switch {
 	case len(v.Peers) == 0:
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonNoPeers, "no BGPPeer selects this node"
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, v1alpha1.ReasonNoPeers, "no BGPPeer selects this node"
 	case len(down) == 0:
-		ready.Status, ready.Reason = metav1.ConditionTrue, ReasonEstablished
+		ready.Status, ready.Reason = metav1.ConditionTrue, v1alpha1.ReasonEstablished
 		ready.Message = fmt.Sprintf("all %d sessions established", len(v.Peers))
 	default:
-		ready.Status, ready.Reason = metav1.ConditionFalse, ReasonNotEstablished
+		ready.Status, ready.Reason = metav1.ConditionFalse, v1alpha1.ReasonNotEstablished
 		ready.Message = fmt.Sprintf("%d of %d sessions established; not established: %s",
 			out.EstablishedSessions, len(v.Peers), strings.Join(down, ", "))
 	}
 	meta.SetStatusCondition(&out.Conditions, ready)
 
-	drain := metav1.Condition{Type: ConditionDraining, Status: metav1.ConditionTrue, LastTransitionTime: metav1.NewTime(now)}
+	drain := metav1.Condition{Type: v1alpha1.ConditionDraining, Status: metav1.ConditionTrue, LastTransitionTime: metav1.NewTime(now)}
 	since := v.DrainSince.Truncate(time.Second)
 	switch v.Phase {
 	case DrainGracefulShutdown:
-		drain.Reason = ReasonGracefulShutdown
+		drain.Reason = v1alpha1.ReasonGracefulShutdown
 		drain.Message = fmt.Sprintf("node is labelled %s: routes carry GRACEFUL_SHUTDOWN until %s, then are withdrawn",
 			labelExclude, since.Add(v.DrainTime).UTC().Format(time.RFC3339))
 		drain.LastTransitionTime = metav1.NewTime(since)
 	case DrainWithdrawn:
-		drain.Reason = ReasonWithdrawn
+		drain.Reason = v1alpha1.ReasonWithdrawn
 		drain.Message = fmt.Sprintf("node is labelled %s: routes withdrawn since %s",
 			labelExclude, since.Add(v.DrainTime).UTC().Format(time.RFC3339))
 		drain.LastTransitionTime = metav1.NewTime(since)
 	default:
-		drain.Status, drain.Reason, drain.Message = metav1.ConditionFalse, ReasonNotExcluded, "routes are announced normally"
+		drain.Status, drain.Reason, drain.Message = metav1.ConditionFalse, v1alpha1.ReasonNotExcluded, "routes are announced normally"
 	}
 	meta.SetStatusCondition(&out.Conditions, drain)
 	return out
@@ -125,55 +100,11 @@ func ComputeNodeStatus(v nodeView, observed []bgp.PeerStatus, prev v1alpha1.BGPN
 // PersistedDrainSince returns the drain start recorded in a stored status
 // (the transition time of a True Draining condition), or zero.
 func PersistedDrainSince(st v1alpha1.BGPNodeStatusStatus) time.Time {
-	c := meta.FindStatusCondition(st.Conditions, ConditionDraining)
+	c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionDraining)
 	if c == nil || c.Status != metav1.ConditionTrue {
 		return time.Time{}
 	}
 	return c.LastTransitionTime.Time
-}
-
-// ComputePeerStatus summarises the sessions every node reports with a peer:
-// a node counts when its BGPNodeStatus lists a session with the peer (its
-// speaker found that the peer selects it). problem is the peer's
-// cluster-level configuration problem, if any (see PeerProblem).
-func ComputePeerStatus(peer *v1alpha1.BGPPeer, nodes []v1alpha1.BGPNodeStatus, problem *Problem, now time.Time) v1alpha1.BGPPeerStatus {
-	now = now.Truncate(time.Second)
-	out := v1alpha1.BGPPeerStatus{Conditions: append([]metav1.Condition(nil), peer.Status.Conditions...)}
-	for i := range nodes {
-		for _, s := range nodes[i].Status.Sessions {
-			if s.Peer != peer.Name {
-				continue
-			}
-			out.Nodes++
-			if s.State == v1alpha1.SessionEstablished {
-				out.EstablishedNodes++
-			}
-		}
-	}
-	out.Sessions = fmt.Sprintf("%d/%d", out.EstablishedNodes, out.Nodes)
-
-	valid := metav1.Condition{Type: ConditionValid, Status: metav1.ConditionTrue, Reason: ReasonValid,
-		Message: "configuration complete", ObservedGeneration: peer.Generation, LastTransitionTime: metav1.NewTime(now)}
-	if problem != nil {
-		valid.Status, valid.Reason, valid.Message = metav1.ConditionFalse, problem.Reason, problem.Message
-	}
-	meta.SetStatusCondition(&out.Conditions, valid)
-
-	ready := metav1.Condition{Type: ConditionReady, ObservedGeneration: peer.Generation, LastTransitionTime: metav1.NewTime(now)}
-	switch {
-	case problem != nil:
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonInvalid, problem.Message
-	case out.Nodes == 0:
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonNoNodes, "no node reports a session with this peer"
-	case out.EstablishedNodes == out.Nodes:
-		ready.Status, ready.Reason = metav1.ConditionTrue, ReasonEstablished
-		ready.Message = fmt.Sprintf("sessions of all %d nodes established", out.Nodes)
-	default:
-		ready.Status, ready.Reason = metav1.ConditionFalse, ReasonNotEstablished
-		ready.Message = fmt.Sprintf("sessions of %d of %d nodes established", out.EstablishedNodes, out.Nodes)
-	}
-	meta.SetStatusCondition(&out.Conditions, ready)
-	return out
 }
 
 const labelExclude = corev1.LabelNodeExcludeBalancers

@@ -20,7 +20,7 @@ func TestComputeNodeStatus(t *testing.T) {
 		Peers: []PeerIntent{
 			{Name: "r1", Address: "198.51.100.1"},
 			{Name: "r2", Address: "198.51.100.2"},
-			{Name: "r3", Address: "198.51.100.3", Problem: &Problem{Kind: "BGPPeer", Name: "r3", Reason: ReasonPasswordSecretNotFound, Message: "password Secret bgplb-system/x not found"}},
+			{Name: "r3", Address: "198.51.100.3", Problem: &Problem{Kind: "BGPPeer", Name: "r3", Reason: v1alpha1.ReasonPasswordSecretNotFound, Message: "password Secret bgplb-system/x not found"}},
 			{Name: "r4", Address: "2001:db8::4"},
 		},
 		Announced: 7,
@@ -52,13 +52,13 @@ func TestComputeNodeStatus(t *testing.T) {
 	if st.EstablishedSessions != 1 || st.AnnouncedPrefixes != 7 {
 		t.Errorf("counts = %d established, %d prefixes", st.EstablishedSessions, st.AnnouncedPrefixes)
 	}
-	ready := meta.FindStatusCondition(st.Conditions, ConditionReady)
-	if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != ReasonNotEstablished ||
+	ready := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady)
+	if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != v1alpha1.ReasonNotEstablished ||
 		!strings.Contains(ready.Message, "1 of 4") || !strings.Contains(ready.Message, "r2 (Active)") {
 		t.Errorf("Ready = %+v", ready)
 	}
-	drain := meta.FindStatusCondition(st.Conditions, ConditionDraining)
-	if drain == nil || drain.Status != metav1.ConditionFalse || drain.Reason != ReasonNotExcluded {
+	drain := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionDraining)
+	if drain == nil || drain.Status != metav1.ConditionFalse || drain.Reason != v1alpha1.ReasonNotExcluded {
 		t.Errorf("Draining = %+v", drain)
 	}
 
@@ -72,14 +72,14 @@ func TestComputeNodeStatus(t *testing.T) {
 	view.Peers = view.Peers[:1]
 	later := t0.Add(2 * time.Hour).Add(400 * time.Millisecond)
 	st2 := ComputeNodeStatus(view, observed[:1], st, later)
-	ready = meta.FindStatusCondition(st2.Conditions, ConditionReady)
-	if ready.Status != metav1.ConditionTrue || ready.Reason != ReasonEstablished || !ready.LastTransitionTime.Time.Equal(later.Truncate(time.Second)) {
+	ready = meta.FindStatusCondition(st2.Conditions, v1alpha1.ConditionReady)
+	if ready.Status != metav1.ConditionTrue || ready.Reason != v1alpha1.ReasonEstablished || !ready.LastTransitionTime.Time.Equal(later.Truncate(time.Second)) {
 		t.Errorf("Ready = %+v", ready)
 	}
 
 	// No peers: not ready.
 	st3 := ComputeNodeStatus(nodeView{}, nil, st2, later)
-	if c := meta.FindStatusCondition(st3.Conditions, ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != ReasonNoPeers {
+	if c := meta.FindStatusCondition(st3.Conditions, v1alpha1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonNoPeers {
 		t.Errorf("Ready without peers = %+v", c)
 	}
 }
@@ -88,8 +88,8 @@ func TestComputeNodeStatusDraining(t *testing.T) {
 	drainAt := t0.Add(500 * time.Millisecond)
 	v := nodeView{Phase: DrainGracefulShutdown, DrainSince: drainAt, DrainTime: 30 * time.Second}
 	st := ComputeNodeStatus(v, nil, v1alpha1.BGPNodeStatusStatus{}, t0.Add(5*time.Second))
-	c := meta.FindStatusCondition(st.Conditions, ConditionDraining)
-	if c == nil || c.Status != metav1.ConditionTrue || c.Reason != ReasonGracefulShutdown || !c.LastTransitionTime.Time.Equal(t0) {
+	c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionDraining)
+	if c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonGracefulShutdown || !c.LastTransitionTime.Time.Equal(t0) {
 		t.Fatalf("Draining = %+v", c)
 	}
 	if !strings.Contains(c.Message, t0.Add(30*time.Second).Format(time.RFC3339)) {
@@ -101,71 +101,18 @@ func TestComputeNodeStatusDraining(t *testing.T) {
 	}
 	v.Phase = DrainWithdrawn
 	st = ComputeNodeStatus(v, nil, st, t0.Add(time.Minute))
-	c = meta.FindStatusCondition(st.Conditions, ConditionDraining)
-	if c.Status != metav1.ConditionTrue || c.Reason != ReasonWithdrawn || !c.LastTransitionTime.Time.Equal(t0) {
+	c = meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionDraining)
+	if c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonWithdrawn || !c.LastTransitionTime.Time.Equal(t0) {
 		t.Errorf("Draining = %+v", c)
 	}
 	v.Phase = DrainNone
 	st = ComputeNodeStatus(v, nil, st, t0.Add(2*time.Minute))
-	c = meta.FindStatusCondition(st.Conditions, ConditionDraining)
+	c = meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionDraining)
 	if c.Status != metav1.ConditionFalse || !c.LastTransitionTime.Time.Equal(t0.Add(2*time.Minute)) {
 		t.Errorf("Draining = %+v", c)
 	}
 	if got := PersistedDrainSince(st); !got.IsZero() {
 		t.Errorf("PersistedDrainSince after the label went = %v", got)
-	}
-}
-
-func TestComputePeerStatus(t *testing.T) {
-	nodeStatus := func(name string, sessions ...v1alpha1.BGPSessionStatus) v1alpha1.BGPNodeStatus {
-		return v1alpha1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: v1alpha1.BGPNodeStatusStatus{Sessions: sessions}}
-	}
-	sess := func(p string, s v1alpha1.SessionState) v1alpha1.BGPSessionStatus {
-		return v1alpha1.BGPSessionStatus{Peer: p, State: s}
-	}
-	nodes := []v1alpha1.BGPNodeStatus{
-		nodeStatus("n1", sess("r1", v1alpha1.SessionEstablished), sess("r2", v1alpha1.SessionEstablished)),
-		nodeStatus("n2", sess("r1", v1alpha1.SessionActive)),
-		nodeStatus("n3", sess("r1", v1alpha1.SessionEstablished)),
-		nodeStatus("n4"),
-	}
-	cases := []struct {
-		peer        string
-		problem     *Problem
-		nodes, est  int32
-		sessions    string
-		readyStatus metav1.ConditionStatus
-		readyReason string
-		validStatus metav1.ConditionStatus
-		validReason string
-	}{
-		{"r1", nil, 3, 2, "2/3", metav1.ConditionFalse, ReasonNotEstablished, metav1.ConditionTrue, ReasonValid},
-		{"r2", nil, 1, 1, "1/1", metav1.ConditionTrue, ReasonEstablished, metav1.ConditionTrue, ReasonValid},
-		{"r3", nil, 0, 0, "0/0", metav1.ConditionFalse, ReasonNoNodes, metav1.ConditionTrue, ReasonValid},
-		{"r2", &Problem{Reason: ReasonPasswordSecretNotFound, Message: "password Secret bgplb-system/x not found"}, 1, 1, "1/1",
-			metav1.ConditionFalse, ReasonInvalid, metav1.ConditionFalse, ReasonPasswordSecretNotFound},
-	}
-	for _, tc := range cases {
-		t.Run(tc.peer+"/"+tc.sessions, func(t *testing.T) {
-			p := &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: tc.peer, Generation: 3}}
-			st := ComputePeerStatus(p, nodes, tc.problem, t0)
-			if st.Nodes != tc.nodes || st.EstablishedNodes != tc.est || st.Sessions != tc.sessions {
-				t.Errorf("status = %d/%d %q", st.EstablishedNodes, st.Nodes, st.Sessions)
-			}
-			r := meta.FindStatusCondition(st.Conditions, ConditionReady)
-			if r == nil || r.Status != tc.readyStatus || r.Reason != tc.readyReason || r.ObservedGeneration != 3 {
-				t.Errorf("Ready = %+v", r)
-			}
-			v := meta.FindStatusCondition(st.Conditions, ConditionValid)
-			if v == nil || v.Status != tc.validStatus || v.Reason != tc.validReason {
-				t.Errorf("Valid = %+v", v)
-			}
-			// Idempotent: computing again from the stored status changes nothing.
-			p.Status = st
-			if again := ComputePeerStatus(p, nodes, tc.problem, t0.Add(time.Hour)); !equality.Semantic.DeepEqual(st, again) {
-				t.Errorf("not idempotent:\n%+v\n%+v", st, again)
-			}
-		})
 	}
 }
 

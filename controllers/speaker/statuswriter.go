@@ -90,6 +90,7 @@ func (w *nodeStatusWriter) sync(ctx context.Context) error {
 	if exists && ownedByOtherNode(&cur, uid) {
 		// The Node was re-created: the garbage collector removes the old
 		// status; create ours after it is gone.
+		w.log.V(1).Info("BGPNodeStatus belongs to an earlier Node of this name; waiting for the garbage collector before writing ours")
 		return nil
 	}
 	next := ComputeNodeStatus(view, observed, cur.Status, now)
@@ -107,13 +108,22 @@ func (w *nodeStatusWriter) sync(ctx context.Context) error {
 		if err := w.writer.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating BGPNodeStatus: %w", err)
 		} else if err != nil {
-			return nil // created by an earlier run; the cache will show it
+			// Lost a race with an earlier run of this speaker; the cache
+			// will show its object and the next sync patches it.
+			w.log.V(1).Info("BGPNodeStatus exists already though the cache has none yet; patching it on the next sync")
+			return nil
 		}
 		cur = *obj
 	}
 	patched := cur.DeepCopy()
 	patched.Status = next
 	if err := w.writer.Status().Patch(ctx, patched, client.MergeFrom(&cur)); err != nil {
+		if apierrors.IsNotFound(err) {
+			// Deleted since the cache saw it (the garbage collector, after
+			// the Node was re-created): the next sync creates it again.
+			w.log.V(1).Info("BGPNodeStatus deleted while being updated; creating it again on the next sync")
+			return nil
+		}
 		return fmt.Errorf("patching BGPNodeStatus status: %w", err)
 	}
 	w.last = patched
@@ -155,14 +165,14 @@ func (w *nodeStatusWriter) observe(view nodeView, observed []bgp.PeerStatus) {
 		peer := &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: o.Name}}
 		switch {
 		case o.State == bgp.StateEstablished:
-			w.recorder.Eventf(peer, nil, corev1.EventTypeNormal, "SessionEstablished", "Connect",
+			w.recorder.Eventf(peer, nil, corev1.EventTypeNormal, v1alpha1.ReasonSessionEstablished, "Connect",
 				"node %s: session with %s established", w.nodeName, addr[o.Name])
 		case prev == bgp.StateEstablished:
 			msg := fmt.Sprintf("node %s: session with %s went %s", w.nodeName, addr[o.Name], o.State)
 			if o.LastError != "" {
 				msg += ": " + o.LastError
 			}
-			w.recorder.Eventf(peer, nil, corev1.EventTypeWarning, "SessionDown", "Connect", "%s", msg)
+			w.recorder.Eventf(peer, nil, corev1.EventTypeWarning, v1alpha1.ReasonSessionDown, "Connect", "%s", msg)
 		}
 	}
 	for name := range w.metered {
@@ -193,7 +203,7 @@ func (w *nodeStatusWriter) markStopped(ctx context.Context, reason string) error
 	}
 	next.Status.EstablishedSessions = 0
 	meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{
-		Type: ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonSpeakerStopped, Message: reason,
+		Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonSpeakerStopped, Message: reason,
 		LastTransitionTime: metav1.NewTime(w.now().Truncate(time.Second)),
 	})
 	if err := w.writer.Status().Patch(ctx, next, client.MergeFrom(cur)); err != nil {

@@ -160,7 +160,7 @@ func TestNodeStatusWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range get().Status.Conditions {
-		if c.Type == ConditionReady && (c.Status != metav1.ConditionFalse || c.Reason != ReasonSpeakerStopped) {
+		if c.Type == v1alpha1.ConditionReady && (c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonSpeakerStopped) {
 			t.Errorf("Ready after stop = %+v", c)
 		}
 	}
