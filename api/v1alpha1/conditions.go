@@ -2,11 +2,14 @@ package v1alpha1
 
 // Condition types and reasons users see in `kubectl describe` and events.
 // They are part of the API: scripts and alerts match on them, so a value
-// never changes once released. docs/troubleshooting.md explains each.
+// never changes once released. docs/troubleshooting.md says what to do
+// about each the user can fix.
 
-// Condition type of a Service (ConditionAddressAllocated, in
-// groupversion_info.go) and its reasons.
+// The Service condition bgplb maintains, and its reasons.
 const (
+	// ConditionAddressAllocated is the Service condition bgplb maintains.
+	ConditionAddressAllocated = "bgplb.io/AddressAllocated"
+
 	// ReasonAllocated: the Service has all the addresses it needs.
 	ReasonAllocated = "Allocated"
 	// ReasonAddressOutsidePool: the Service keeps an address that an edit
@@ -27,14 +30,19 @@ const (
 	// ReasonAddressConflict: the Service carries an address (adopted from its
 	// status) that another Service holds.
 	ReasonAddressConflict = "AddressConflict"
-	// ReasonReleased (event): the Service gave its addresses back.
+	// ReasonReleased (event): a Service gave its addresses back, or a
+	// deleted IPPool has no address held any more.
 	ReasonReleased = "Released"
 )
 
-// Condition types of an IPPool beyond PoolReady, PoolExhausted,
-// PoolOverlapping and PoolDeleting (ippool_types.go), and the IPPool
-// reasons.
+// Condition types of an IPPool, and their reasons.
 const (
+	PoolReady       = "Ready"
+	PoolExhausted   = "Exhausted"
+	PoolOverlapping = "Overlapping"
+	// PoolDeleting is True while a deleted pool waits for its addresses to be
+	// released.
+	PoolDeleting = "Deleting"
 	// PoolAddressesOutsideRanges is True while the pool holds addresses its
 	// ranges no longer contain (an edit cut them out).
 	PoolAddressesOutsideRanges = "AddressesOutsideRanges"

@@ -37,9 +37,6 @@ const (
 	// may share this Service's address (comma separated).
 	AnnotationSharingNamespaces = "bgplb.io/sharing-namespaces"
 
-	// ConditionAddressAllocated is the Service condition bgplb maintains.
-	ConditionAddressAllocated = "bgplb.io/AddressAllocated"
-
 	// InstallNamespace is where bgplb runs and where BGP password Secrets live.
 	InstallNamespace = "bgplb-system"
 )

@@ -121,16 +121,6 @@ type IPPoolStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
-// Condition types of an IPPool.
-const (
-	PoolReady       = "Ready"
-	PoolExhausted   = "Exhausted"
-	PoolOverlapping = "Overlapping"
-	// PoolDeleting is True while a deleted pool waits for its addresses to be
-	// released.
-	PoolDeleting = "Deleting"
-)
-
 // IPPool is a set of addresses that LoadBalancer Services get their external
 // addresses from.
 //
