@@ -15,11 +15,11 @@
 // # What is announced
 //
 // See Compute. In short: an address only when an IPAllocation lists a
-// Service holding it (DESIGN invariant 3), only while one of its Services
-// has a usable endpoint (ready, or serving while terminating, because
-// kube-proxy still sends traffic there; on this node for
-// externalTrafficPolicy Local), through every BGPAdvertisement selecting the
-// node and the pool, to each advertisement's peers with that
+// Service holding it (docs/architecture.md#announce-only-allocated), only
+// while one of its Services has a usable endpoint (ready, or serving while
+// terminating, because kube-proxy still sends traffic there; on this node
+// for externalTrafficPolicy Local), through every BGPAdvertisement
+// selecting the node and the pool, to each advertisement's peers with that
 // advertisement's attributes, as the prefix of its aggregation length.
 //
 // The router ID is the node's IPv4 InternalIP, else any IPv4 node address,

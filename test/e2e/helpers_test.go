@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
-	"sort"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -97,7 +97,7 @@ func viewOf(r *lab.Router, addr netip.Addr) (routerView, error) {
 	for _, path := range paths {
 		v.BGP = append(v.BGP, cluster.NodeOf(path.NextHop))
 	}
-	sort.Strings(v.BGP)
+	slices.Sort(v.BGP)
 	return v, nil
 }
 
@@ -106,7 +106,7 @@ func sorted(ss ...string) []string {
 	if out == nil {
 		out = []string{}
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }
 
@@ -280,13 +280,8 @@ func inPrefix(p netip.Prefix) OmegaMatcher {
 }
 
 func describeCounts(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	s := ""
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		name := k
 		if name == "" {
 			name = "(failed)"

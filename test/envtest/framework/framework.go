@@ -127,7 +127,7 @@ func Start(opts Options) (*Env, error) {
 	args := api.Configure()
 	// Dual-stack, and wide enough for benchmarks with many thousands of
 	// Services. Cluster IPs carry no traffic here; 198.18.0.0/15 is the
-	// benchmarking range DESIGN.md allows.
+	// benchmarking range of docs/architecture.md#test-addresses.
 	args.Set("service-cluster-ip-range", "198.18.0.0/16,2001:db8:96::/108")
 	args.Set("service-node-port-range", "30000-32767")
 	for k, v := range opts.ExtraFlags {

@@ -55,7 +55,7 @@ var _ = Describe("Announcing Service addresses", func() {
 		Expect(prefixes(rtrA)()).To(ContainElements("192.0.2.11/32", "192.0.2.12/32"))
 	})
 
-	It("never announces an address from a Service's status alone (invariant 3)", func() {
+	It("never announces an address from a Service's status alone (docs/architecture.md#announce-only-allocated)", func() {
 		pool := uniq("pool")
 		advertise(uniq("adv"), v1alpha1.BGPAdvertisementSpec{IPPools: []string{pool}})
 
