@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
@@ -37,6 +38,7 @@ func (r *ServiceReconciler) syncRecord(ctx context.Context, rec *record, confirm
 	rec.wmu.Lock()
 	defer rec.wmu.Unlock()
 	name := v1alpha1.AllocationName(rec.addr.String())
+	log := ctrl.LoggerFrom(ctx).WithValues("address", rec.addr)
 	for range maxSyncAttempts {
 		w := r.state.snapshot(rec)
 		if rm := w.removed(); w.exists && len(rm) > 0 {
@@ -45,6 +47,7 @@ func (r *ServiceReconciler) syncRecord(ctx context.Context, rec *record, confirm
 				return err
 			}
 			if len(keep) > 0 {
+				log.V(1).Info("not releasing the address: the API says these Services still want it", "services", holders(keep))
 				r.svcQ.add(r.state.rejoin(rec, keep)...)
 				continue
 			}
@@ -65,6 +68,7 @@ func (r *ServiceReconciler) syncRecord(ctx context.Context, rec *record, confirm
 		case !w.exists:
 			obj := w.object()
 			if err = r.client.Create(ctx, obj); err == nil {
+				log.V(1).Info("created IPAllocation", "services", holders(obj.Spec.Services))
 				r.state.wrote(rec, obj)
 				return nil
 			}
@@ -74,6 +78,7 @@ func (r *ServiceReconciler) syncRecord(ctx context.Context, rec *record, confirm
 		case len(w.want) == 0:
 			err = r.client.Delete(ctx, w.base(), client.Preconditions{UID: &w.uid, ResourceVersion: &w.rv})
 			if err == nil || apierrors.IsNotFound(err) {
+				log.V(1).Info("deleted IPAllocation", "was", holders(w.written))
 				r.state.gone(rec)
 				return nil
 			}
@@ -87,6 +92,7 @@ func (r *ServiceReconciler) syncRecord(ctx context.Context, rec *record, confirm
 			// applies only to the resourceVersion last seen.
 			err = r.client.Patch(ctx, obj, client.MergeFromWithOptions(w.base(), client.MergeFromWithOptimisticLock{}))
 			if err == nil {
+				log.V(1).Info("updated IPAllocation", "was", holders(w.written), "services", holders(obj.Spec.Services))
 				r.state.wrote(rec, obj)
 				return nil
 			}
@@ -95,6 +101,7 @@ func (r *ServiceReconciler) syncRecord(ctx context.Context, rec *record, confirm
 			}
 		}
 		// The object is not what memory knew: read it and take its word.
+		log.V(1).Info("IPAllocation changed by someone else; reading it", "reason", err.Error())
 		if err := r.reread(ctx, rec); err != nil {
 			return err
 		}
@@ -118,6 +125,7 @@ func (r *ServiceReconciler) reread(ctx context.Context, rec *record) error {
 	keys, lost := r.state.refresh(rec, obj)
 	r.svcQ.add(keys...)
 	if lost {
+		ctrl.LoggerFrom(ctx).V(1).Info("lost an address race: another Service holds it", "address", rec.addr, "holders", holders(obj.Spec.Services))
 		return errLost
 	}
 	return nil

@@ -125,6 +125,18 @@ func (s *State) rememberLocked(in ServiceInput) {
 // releasing those it may no longer hold (not managed, or held by an earlier
 // Service of the same name).
 func (s *State) heldLocked(in ServiceInput) []*record {
+	if in.Manage {
+		// A release decided earlier is not written until the status no
+		// longer shows the address; if the status still shows it (that
+		// status write failed, and another controller may have written this
+		// very address since), the Service takes it back: the status wins.
+		ref := v1alpha1.ServiceReference{Namespace: in.Key.Namespace, Name: in.Key.Name, UID: in.UID}
+		for rec := range s.releasing[in.Key] {
+			if s.recs[rec.addr] == rec && slices.Contains(in.Ingress, rec.addr) {
+				s.joinLocked(rec, ref)
+			}
+		}
+	}
 	var mine []*record
 	for rec := range s.bySvc[in.Key] {
 		if !in.Manage || !holdsUID(rec, in.Key, in.UID) {

@@ -154,3 +154,24 @@ func (w *world) input(name string) ServiceInput {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// A release whose status write failed is taken back when the status (now
+// written by another controller) shows that address.
+func TestUnwrittenReleaseTakenBackWhenShown(t *testing.T) {
+	w := newWorld(t, mkPool("p", 0, "192.0.2.0/29"))
+	in := w.input("a")
+	d := w.s.Decide(in, w.lookup) // .0, as this controller proposes
+	w.s.wrote(d.Acquire[0], allocObj("192.0.2.0", "u0", "1", "a"))
+	w.s.Observe(allocObj("192.0.2.3", "u3", "2", "a")) // another controller's lock for a
+	in.Ingress = []netip.Addr{mustAddr("192.0.2.0")}
+	d = w.s.Decide(in, w.lookup) // status .0 (cache): keeps .0, releases .3 ...
+	if addrs(d) != "192.0.2.0" || len(d.Released) != 1 {
+		t.Fatalf("first: %s released %v", addrs(d), d.Released)
+	}
+	// ... but the status write fails: the other controller wrote .3.
+	in.Ingress = []netip.Addr{mustAddr("192.0.2.3")}
+	d = w.s.Decide(in, w.lookup)
+	if addrs(d) != "192.0.2.3" {
+		t.Fatalf("after the other controller showed .3: %s, want .3 (the status wins)", addrs(d))
+	}
+}

@@ -65,6 +65,9 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 			in.Verified = true
 			continue
 		}
+		if log := ctrl.LoggerFrom(ctx).V(1); log.Enabled() {
+			log.Info("decided", "ingress", in.Ingress, "acquire", recordAddrs(d.Acquire), "release", d.Released, "attempt", attempt, "rv", svcRV(svc))
+		}
 		err := r.acquire(ctx, in, d)
 		if errors.Is(err, errLost) && attempt < maxLost {
 			continue
@@ -200,6 +203,7 @@ func (r *ServiceReconciler) writeStatus(ctx context.Context, svc *corev1.Service
 		}
 		return false, fmt.Errorf("patching status of Service %s: %w", key, err)
 	}
+	ctrl.LoggerFrom(ctx).V(1).Info("wrote Service status", "ingress", desired.Ingress, "base", svc.ResourceVersion)
 	r.state.SetMemo(key, statusMemo{base: svc.ResourceVersion, st: desired})
 	r.event(svc, cur, desired, d)
 	return true, nil
@@ -306,4 +310,19 @@ func mapsEqual(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+func recordAddrs(recs []*record) []netip.Addr {
+	out := make([]netip.Addr, len(recs))
+	for i, r := range recs {
+		out[i] = r.addr
+	}
+	return out
+}
+
+func svcRV(svc *corev1.Service) string {
+	if svc == nil {
+		return ""
+	}
+	return svc.ResourceVersion
 }

@@ -6,6 +6,7 @@ package ipam_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -40,6 +42,13 @@ var (
 	controller *runningController
 )
 
+func debugLevel() int8 {
+	if os.Getenv("BGPLB_TEST_DEBUG") != "" {
+		return 1
+	}
+	return 0
+}
+
 func TestIPAM(t *testing.T) {
 	RegisterFailHandler(Fail)
 	SetDefaultEventuallyTimeout(20 * time.Second)
@@ -48,7 +57,8 @@ func TestIPAM(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
-	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter)))
+	// BGPLB_TEST_DEBUG=1 shows the controllers' V(1) lines (every write).
+	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.Level(zapcore.Level(-debugLevel()))))
 	var err error
 	// The framework's API server is dual-stack, so PreferDualStack and
 	// RequireDualStack Services get both families of cluster IPs.
