@@ -92,7 +92,7 @@ func parseAdvertisement(adv *v1alpha1.BGPAdvertisement, nodeLabels map[string]st
 	spec := &adv.Spec
 	ok, err := selects(spec.NodeSelector, nodeLabels)
 	if err != nil {
-		return nil, bad("InvalidNodeSelector", "nodeSelector: %v", err)
+		return nil, bad(v1alpha1.ReasonInvalidNodeSelector, "nodeSelector: %v", err)
 	}
 	if !ok {
 		return nil, nil
@@ -107,7 +107,7 @@ func parseAdvertisement(adv *v1alpha1.BGPAdvertisement, nodeLabels map[string]st
 	if spec.IPPoolSelector != nil {
 		s, err := metav1.LabelSelectorAsSelector(spec.IPPoolSelector)
 		if err != nil {
-			return nil, bad("InvalidIPPoolSelector", "ipPoolSelector: %v", err)
+			return nil, bad(v1alpha1.ReasonInvalidIPPoolSelector, "ipPoolSelector: %v", err)
 		}
 		a.poolSel = s
 		if a.pools == nil {
@@ -117,34 +117,34 @@ func parseAdvertisement(adv *v1alpha1.BGPAdvertisement, nodeLabels map[string]st
 	for _, c := range spec.Communities {
 		v, err := bgp.ParseCommunity(string(c))
 		if err != nil {
-			return nil, bad("InvalidCommunity", "%v", err)
+			return nil, bad(v1alpha1.ReasonInvalidCommunity, "%v", err)
 		}
 		a.attrs.Communities = append(a.attrs.Communities, v)
 	}
 	for _, c := range spec.LargeCommunities {
 		v, err := bgp.ParseLargeCommunity(string(c))
 		if err != nil {
-			return nil, bad("InvalidLargeCommunity", "%v", err)
+			return nil, bad(v1alpha1.ReasonInvalidLargeCommunity, "%v", err)
 		}
 		a.attrs.LargeCommunities = append(a.attrs.LargeCommunities, v)
 	}
 	if spec.LocalPref != nil {
 		lp := *spec.LocalPref
 		if lp <= 0 || lp > 0xFFFFFFFF {
-			return nil, bad("UnsupportedLocalPref", "localPref %d is not supported (use 1 to 4294967295)", lp)
+			return nil, bad(v1alpha1.ReasonUnsupportedLocalPref, "localPref %d is not supported (use 1 to 4294967295)", lp)
 		}
 		v := uint32(lp)
 		a.attrs.LocalPref = &v
 	}
 	if spec.AggregationLength != nil {
 		if l := *spec.AggregationLength; l < 0 || l > 32 {
-			return nil, bad("InvalidAggregationLength", "aggregationLength %d is not between 0 and 32", l)
+			return nil, bad(v1alpha1.ReasonInvalidAggregationLength, "aggregationLength %d is not between 0 and 32", l)
 		}
 		a.aggLenV4 = int(*spec.AggregationLength)
 	}
 	if spec.AggregationLengthV6 != nil {
 		if l := *spec.AggregationLengthV6; l < 0 || l > 128 {
-			return nil, bad("InvalidAggregationLength", "aggregationLengthV6 %d is not between 0 and 128", l)
+			return nil, bad(v1alpha1.ReasonInvalidAggregationLength, "aggregationLengthV6 %d is not between 0 and 128", l)
 		}
 		a.aggLenV6 = int(*spec.AggregationLengthV6)
 	}

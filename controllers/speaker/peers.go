@@ -14,14 +14,6 @@ import (
 	"github.com/bgplb/bgplb/bgp"
 )
 
-// Reasons of peer problems, used in conditions and events.
-const (
-	ReasonPasswordSecretNotFound = "PasswordSecretNotFound"
-	ReasonPasswordKeyNotFound    = "PasswordKeyNotFound"
-	ReasonInvalidPeer            = "InvalidPeer"
-	ReasonInvalidPassword        = "InvalidPassword"
-)
-
 // defaultPasswordKey is the Secret key used when passwordSecretRef names none.
 const defaultPasswordKey = "password"
 
@@ -40,10 +32,10 @@ func peerConfig(p *v1alpha1.BGPPeer, secrets map[string]*corev1.Secret) (bgp.Pee
 	s := &p.Spec
 	addr, err := netip.ParseAddr(s.Address)
 	if err != nil {
-		return bad(ReasonInvalidPeer, "address: %v", err)
+		return bad(v1alpha1.ReasonInvalidPeer, "address: %v", err)
 	}
 	if s.ASN < 1 || s.ASN > 0xFFFFFFFE || s.LocalASN < 1 || s.LocalASN > 0xFFFFFFFE {
-		return bad(ReasonInvalidPeer, "asn %d / localASN %d out of range", s.ASN, s.LocalASN)
+		return bad(v1alpha1.ReasonInvalidPeer, "asn %d / localASN %d out of range", s.ASN, s.LocalASN)
 	}
 	out := bgp.Peer{
 		Name:     p.Name,
@@ -53,14 +45,14 @@ func peerConfig(p *v1alpha1.BGPPeer, secrets map[string]*corev1.Secret) (bgp.Pee
 	}
 	if s.Port != 0 {
 		if s.Port < 1 || s.Port > 65535 {
-			return bad(ReasonInvalidPeer, "port %d out of range", s.Port)
+			return bad(v1alpha1.ReasonInvalidPeer, "port %d out of range", s.Port)
 		}
 		out.Port = uint16(s.Port)
 	}
 	if s.SourceAddress != "" {
 		src, err := netip.ParseAddr(s.SourceAddress)
 		if err != nil {
-			return bad(ReasonInvalidPeer, "sourceAddress: %v", err)
+			return bad(v1alpha1.ReasonInvalidPeer, "sourceAddress: %v", err)
 		}
 		out.SourceAddress = src.Unmap()
 	}
@@ -70,7 +62,7 @@ func peerConfig(p *v1alpha1.BGPPeer, secrets map[string]*corev1.Secret) (bgp.Pee
 	}
 	if s.EBGPMultihop != nil {
 		if ttl := *s.EBGPMultihop; ttl < 1 || ttl > 255 {
-			return bad(ReasonInvalidPeer, "ebgpMultihop %d out of range", ttl)
+			return bad(v1alpha1.ReasonInvalidPeer, "ebgpMultihop %d out of range", ttl)
 		}
 		out.EBGPMultihopTTL = uint8(*s.EBGPMultihop)
 	}
@@ -99,14 +91,14 @@ func peerConfig(p *v1alpha1.BGPPeer, secrets map[string]*corev1.Secret) (bgp.Pee
 		}
 		sec := secrets[ref.Name]
 		if sec == nil {
-			return bad(ReasonPasswordSecretNotFound, "password Secret %s/%s not found", v1alpha1.InstallNamespace, ref.Name)
+			return bad(v1alpha1.ReasonPasswordSecretNotFound, "password Secret %s/%s not found", v1alpha1.InstallNamespace, ref.Name)
 		}
 		pw := sec.Data[key]
 		if len(pw) == 0 {
-			return bad(ReasonPasswordKeyNotFound, "password Secret %s/%s has no (non-empty) key %q", v1alpha1.InstallNamespace, ref.Name, key)
+			return bad(v1alpha1.ReasonPasswordKeyNotFound, "password Secret %s/%s has no (non-empty) key %q", v1alpha1.InstallNamespace, ref.Name, key)
 		}
 		if len(pw) > maxPasswordLen {
-			return bad(ReasonInvalidPassword, "the password in Secret %s/%s is %d bytes long; TCP-MD5 allows at most %d",
+			return bad(v1alpha1.ReasonInvalidPassword, "the password in Secret %s/%s is %d bytes long; TCP-MD5 allows at most %d",
 				v1alpha1.InstallNamespace, ref.Name, len(pw), maxPasswordLen)
 		}
 		out.Password = string(pw)
@@ -147,7 +139,7 @@ func selectPeers(in Inputs) (active activePeers, intents []PeerIntent, problems 
 		p := &peers[i]
 		ok, err := selects(p.Spec.NodeSelector, nodeLabels)
 		if err != nil {
-			problems = append(problems, Problem{Kind: "BGPPeer", Name: p.Name, Reason: "InvalidNodeSelector", Message: err.Error()})
+			problems = append(problems, Problem{Kind: "BGPPeer", Name: p.Name, Reason: v1alpha1.ReasonInvalidNodeSelector, Message: err.Error()})
 			continue
 		}
 		if !ok || in.Node == nil {
@@ -157,7 +149,7 @@ func selectPeers(in Inputs) (active activePeers, intents []PeerIntent, problems 
 		bp, prob := peerConfig(p, in.Secrets)
 		if prob == nil {
 			if owner, taken := addrOwner[bp.Address]; taken {
-				prob = &Problem{Kind: "BGPPeer", Name: p.Name, Reason: "DuplicateAddress",
+				prob = &Problem{Kind: "BGPPeer", Name: p.Name, Reason: v1alpha1.ReasonDuplicateAddress,
 					Message: fmt.Sprintf("address %s is already used by BGPPeer %s; only one session per router address is possible", bp.Address, owner)}
 			}
 		}
