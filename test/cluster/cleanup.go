@@ -363,3 +363,31 @@ func CleanupStale(ctx context.Context, runDir string) error {
 	}
 	return os.Remove(statePath(runDir))
 }
+
+// Leftovers lists what a stopped cluster left behind: lab namespaces and
+// processes, the nodes' cgroups, mounts under its dir, the host paths it
+// created. Empty after a clean Stop.
+func (c *Cluster) Leftovers() []string {
+	out, _ := lab.Leftovers(c.opts.RunDir)
+	for _, n := range c.Nodes {
+		for _, d := range cgroupDirs(cgroupRootName(n.Name)) {
+			if _, err := os.Stat(d); err == nil {
+				out = append(out, "cgroup "+d)
+			}
+		}
+		if pids := shimPIDs(n.Dir); len(pids) > 0 {
+			out = append(out, fmt.Sprintf("containerd shims of %s: %v", n.Name, pids))
+		}
+	}
+	for _, m := range mountsUnder(c.Dir) {
+		out = append(out, "mount "+m)
+	}
+	if c.st != nil {
+		for _, p := range c.st.HostPaths {
+			if _, err := os.Lstat(p); err == nil {
+				out = append(out, "host path "+p)
+			}
+		}
+	}
+	return out
+}

@@ -311,14 +311,21 @@ func (c *Cluster) writePKI() error {
 }
 
 // setupNetwork routes every node's pod ranges: from the other nodes and
-// from the host (the API server answers pods) over the management bridge.
+// from the host (the API server answers pods) over the management bridge,
+// and the Service ranges from the nodes.
 func (c *Cluster) setupNetwork(ctx context.Context) error {
 	var host []string
 	for _, n := range c.Nodes {
 		host = append(host,
 			fmt.Sprintf("route replace %s via %s dev %s", n.PodCIDR4, n.Mgmt4, lab.MgmtBridge),
 			fmt.Sprintf("route replace %s via %s dev %s", n.PodCIDR6, n.Mgmt6, lab.MgmtBridge))
-		var cmds []string
+		// Service cluster IPs need a route before kube-proxy's DNAT (in
+		// OUTPUT, after routing) can send hostNetwork traffic on: real
+		// nodes have a default route; ours get one for the Service ranges.
+		cmds := []string{
+			fmt.Sprintf("route replace %s via %s dev mgmt0", ServiceCIDR4, lab.HostMgmt4),
+			fmt.Sprintf("route replace %s via %s dev mgmt0", ServiceCIDR6, lab.HostMgmt6),
+		}
 		for _, m := range c.Nodes {
 			if m != n {
 				cmds = append(cmds,
