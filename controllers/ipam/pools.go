@@ -203,7 +203,7 @@ func Candidates(pools []*PoolView, named, ns string, nsLabels, svcLabels labels.
 		}
 	}
 	slices.SortStableFunc(restricted, func(a, b *PoolView) int { return cmp.Compare(a.Priority, b.Priority) })
-	out := append(restricted, open...)
+	out := slices.Concat(restricted, open)
 	if len(out) == 0 {
 		return nil, &Failure{ReasonNoMatchingPool, noPoolMessage(pools)}
 	}

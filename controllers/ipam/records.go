@@ -232,7 +232,7 @@ func (s *State) holdsAll(recs []*record, k svcKey, uid types.UID) bool {
 // returns the Services to reconcile. Objects the State already tracks only
 // refresh what is known of them; unknown ones (made before a restart, or by
 // another instance) are taken in as held.
-func (s *State) Observe(obj *v1alpha1.IPAllocation) []svcKey {
+func (s *State) Observe(obj *v1alpha1.IPAllocation) []types.NamespacedName {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.built {
@@ -292,7 +292,7 @@ func (s *State) observeKnownLocked(rec *record, obj *v1alpha1.IPAllocation) []sv
 
 // Forget applies the deletion of an IPAllocation and returns the Services to
 // reconcile: if its holders still want it, they recreate it.
-func (s *State) Forget(obj *v1alpha1.IPAllocation) []svcKey {
+func (s *State) Forget(obj *v1alpha1.IPAllocation) []types.NamespacedName {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.built {

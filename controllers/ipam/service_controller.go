@@ -187,7 +187,7 @@ func (r *ServiceReconciler) writeStatus(ctx context.Context, svc *corev1.Service
 	if StatusEqual(cur, desired) {
 		return false, nil
 	}
-	if m, ok := r.state.Memo(key); ok && m.base == svc.ResourceVersion && SameStatusIgnoringTime(m.st, desired) {
+	if m, ok := r.state.memoOf(key); ok && m.base == svc.ResourceVersion && SameStatusIgnoringTime(m.st, desired) {
 		return false, nil // written already; the cache has not caught up
 	}
 	patch, err := StatusPatch(svc.ResourceVersion, desired, cur.Condition != nil)
@@ -199,12 +199,12 @@ func (r *ServiceReconciler) writeStatus(ctx context.Context, svc *corev1.Service
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			// Decided on a stale Service: the newer version is on its way
 			// through the cache and will be reconciled again.
-			return false, fmt.Errorf("Service %s changed while being decided; retrying: %w", key, err)
+			return false, fmt.Errorf("the Service %s changed while being decided; retrying: %w", key, err)
 		}
 		return false, fmt.Errorf("patching status of Service %s: %w", key, err)
 	}
 	ctrl.LoggerFrom(ctx).V(1).Info("wrote Service status", "ingress", desired.Ingress, "base", svc.ResourceVersion)
-	r.state.SetMemo(key, statusMemo{base: svc.ResourceVersion, st: desired})
+	r.state.setMemo(key, statusMemo{base: svc.ResourceVersion, st: desired})
 	r.event(svc, cur, desired, d)
 	return true, nil
 }
@@ -264,7 +264,7 @@ func (r *ServiceReconciler) servicePredicate() predicate.TypedPredicate[*corev1.
 			if StatusEqual(CurrentStatus(o), cur) {
 				return false
 			}
-			m, ok := r.state.Memo(client.ObjectKeyFromObject(n))
+			m, ok := r.state.memoOf(client.ObjectKeyFromObject(n))
 			return !ok || !StatusEqual(m.st, cur)
 		},
 	}

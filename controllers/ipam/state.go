@@ -71,7 +71,7 @@ func NewState() *State {
 // runs once, before the first decision, so an address held before a
 // restart is never handed out again. It returns the Services named by
 // allocations, which must be reconciled (some may be gone).
-func (s *State) Build(pools []v1alpha1.IPPool, allocs []v1alpha1.IPAllocation) []svcKey {
+func (s *State) Build(pools []v1alpha1.IPPool, allocs []v1alpha1.IPAllocation) []types.NamespacedName {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.built {
@@ -96,7 +96,7 @@ func (s *State) Built() bool {
 // SetPools installs new pool views and returns the names of the pools whose
 // view changed, and the Services to reconcile because of it: the pending
 // ones and those holding addresses of changed pools.
-func (s *State) SetPools(views []*PoolView) (changed []string, retry []svcKey) {
+func (s *State) SetPools(views []*PoolView) (changed []string, retry []types.NamespacedName) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	changed = s.setPoolsLocked(views)
@@ -185,16 +185,16 @@ func (s *State) NeedsNamespaceLabels() bool {
 	return false
 }
 
-// Memo returns the status last written for a Service.
-func (s *State) Memo(k svcKey) (statusMemo, bool) {
+// memoOf returns the status last written for a Service.
+func (s *State) memoOf(k svcKey) (statusMemo, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m, ok := s.memo[k]
 	return m, ok
 }
 
-// SetMemo remembers the status written for a Service.
-func (s *State) SetMemo(k svcKey, m statusMemo) {
+// setMemo remembers the status written for a Service.
+func (s *State) setMemo(k svcKey, m statusMemo) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.memo[k] = m
@@ -213,7 +213,7 @@ func (s *State) Knows(k svcKey) bool {
 }
 
 // PendingIn returns the pending Services of a namespace.
-func (s *State) PendingIn(ns string) []svcKey {
+func (s *State) PendingIn(ns string) []types.NamespacedName {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []svcKey

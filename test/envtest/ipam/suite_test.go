@@ -162,7 +162,6 @@ type poolOpt func(*v1alpha1.IPPool)
 
 func autoAssign(b bool) poolOpt { return func(p *v1alpha1.IPPool) { p.Spec.AutoAssign = ptr.To(b) } }
 func avoidBuggy() poolOpt       { return func(p *v1alpha1.IPPool) { p.Spec.AvoidBuggyIPs = true } }
-func disabled() poolOpt         { return func(p *v1alpha1.IPPool) { p.Spec.Disabled = true } }
 func allocateTo(at v1alpha1.AllocateTo) poolOpt {
 	return func(p *v1alpha1.IPPool) { p.Spec.AllocateTo = &at }
 }
