@@ -52,6 +52,14 @@ var _ = Describe("traffic through kube-proxy to real pods", Ordered, func() {
 			podNode[p.Name] = p.Spec.NodeName
 		}
 		for _, a := range addrs {
+			// Routers may route the address a moment before every
+			// kube-proxy has programmed it: wait for the first answer.
+			Eventually(func() error {
+				rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				defer cancel()
+				_, err := cl.Lab.Client().HTTPGet(rctx, lab.ServiceURL(a, 80))
+				return err
+			}, time.Minute).Should(Succeed())
 			seen := map[string]int{}
 			for i := 0; i < 30; i++ {
 				rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
