@@ -8,7 +8,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	bgplbv1alpha1 "github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/api/v1alpha1"
 )
 
 // runController runs the IPAM controller: it allocates addresses from IPPools
@@ -18,7 +18,7 @@ func runController(args []string) error {
 	var common commonFlags
 	common.bind(fs, "0", ":8081")
 	leaderElect := fs.Bool("leader-elect", false, "Elect a leader so only one replica allocates at a time.")
-	leaderNS := fs.String("leader-election-namespace", bgplbv1alpha1.InstallNamespace, "Namespace of the leader election Lease.")
+	leaderNS := fs.String("leader-election-namespace", v1alpha1.InstallNamespace, "Namespace of the leader election Lease.")
 	leaseDuration := fs.Duration("leader-election-lease-duration", 15*time.Second,
 		"How long a standby waits after the leader's last renewal before taking over (a killed leader is replaced after at most this long).")
 	renewDeadline := fs.Duration("leader-election-renew-deadline", 10*time.Second,

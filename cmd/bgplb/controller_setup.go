@@ -5,14 +5,14 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	ipamctrl "github.com/bgplb/bgplb/controllers/ipam"
+	"github.com/bgplb/bgplb/controllers/ipam"
 	"github.com/bgplb/bgplb/controllers/peerstatus"
 )
 
 // setupController registers the IPAM and BGPPeer status reconcilers with
 // the manager.
 func setupController(mgr ctrl.Manager, opts controllerOptions) error {
-	if err := ipamctrl.Setup(mgr, ipamctrl.Options{DefaultClass: opts.DefaultClass, Workers: opts.Workers}); err != nil {
+	if err := ipam.Setup(mgr, ipam.Options{DefaultClass: opts.DefaultClass, Workers: opts.Workers}); err != nil {
 		return err
 	}
 	if err := peerstatus.Setup(mgr); err != nil {

@@ -16,7 +16,7 @@ import (
 	metricsfilters "sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	bgplbv1alpha1 "github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/api/v1alpha1"
 )
 
 // commonFlags are the conventional kubebuilder flags every subcommand has.
@@ -96,6 +96,6 @@ func addProbes(mgr ctrl.Manager) error {
 func newScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
-	utilruntime.Must(bgplbv1alpha1.AddToScheme(s))
+	utilruntime.Must(v1alpha1.AddToScheme(s))
 	return s
 }

@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/allocator"
 )
 
 // maxSyncAttempts bounds how often one write of an IPAllocation is retried
@@ -166,7 +166,7 @@ func (r *ServiceReconciler) stillWanted(ctx context.Context, addr netip.Addr, re
 			continue
 		}
 		req, _ := ParseRequest(svc)
-		if slices.Contains(IngressAddrs(svc), addr) || req.Addrs[ipam.FamilyOf(addr)] == addr {
+		if slices.Contains(IngressAddrs(svc), addr) || req.Addrs[allocator.FamilyOf(addr)] == addr {
 			keep = append(keep, v1alpha1.ServiceReference{Namespace: svc.Namespace, Name: svc.Name, UID: svc.UID})
 		}
 	}

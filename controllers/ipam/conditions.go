@@ -14,7 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/allocator"
 )
 
 // Reasons of the Service condition bgplb.io/AddressAllocated.
@@ -68,7 +68,7 @@ type Outcome struct {
 	Failure *Failure
 	// Missing lists the families wanted but not held (PreferDualStack may
 	// lack one and still be Allocated).
-	Missing []ipam.Family
+	Missing []allocator.Family
 	// MissingWhy explains Missing.
 	MissingWhy string
 }
@@ -118,7 +118,7 @@ func describeAddrs(as []Assigned) string {
 	return strings.Join(parts, " and ")
 }
 
-func joinFamilies(fs []ipam.Family) string {
+func joinFamilies(fs []allocator.Family) string {
 	s := make([]string, len(fs))
 	for i, f := range fs {
 		s[i] = string(f)
@@ -211,7 +211,7 @@ func StatusEqual(a, b ServiceStatus) bool {
 // PoolStatusInput is what a pool's status is computed from.
 type PoolStatusInput struct {
 	View  *PoolView
-	Stats map[ipam.Family]ipam.Stats
+	Stats map[allocator.Family]allocator.Stats
 	// Holders describes, when the pool is being deleted, up to a few of the
 	// Services still holding its addresses; HeldCount is how many addresses.
 	Holders   []string
@@ -228,7 +228,7 @@ func PoolStatus(old v1alpha1.IPPoolStatus, in PoolStatusInput, now metav1.Time) 
 	avail := new(big.Int)
 	var exhausted []string
 	var orphaned int64
-	for _, f := range []ipam.Family{ipam.IPv4, ipam.IPv6} {
+	for _, f := range []allocator.Family{allocator.IPv4, allocator.IPv6} {
 		s, ok := in.Stats[f]
 		if !ok && !v.HasFamily(f) {
 			continue
@@ -244,7 +244,7 @@ func PoolStatus(old v1alpha1.IPPoolStatus, in PoolStatusInput, now metav1.Time) 
 			}
 		}
 		st.Allocated += fs.Allocated
-		if f == ipam.IPv4 {
+		if f == allocator.IPv4 {
 			st.IPv4 = fs
 		} else {
 			st.IPv6 = fs

@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/allocator"
 )
 
 func TestServiceCondition(t *testing.T) {
@@ -27,7 +27,7 @@ func TestServiceCondition(t *testing.T) {
 	}{
 		{"allocated", Outcome{Manage: true, Addrs: []Assigned{a4, a6}}, metav1.ConditionTrue, ReasonAllocated,
 			"holds 192.0.2.1 (pool p) and 2001:db8::1 (pool q)"},
-		{"missing preferred family", Outcome{Manage: true, Addrs: []Assigned{a4}, Missing: []ipam.Family{ipam.IPv6}, MissingWhy: "pool full"},
+		{"missing preferred family", Outcome{Manage: true, Addrs: []Assigned{a4}, Missing: []allocator.Family{allocator.IPv6}, MissingWhy: "pool full"},
 			metav1.ConditionTrue, ReasonAllocated, "holds 192.0.2.1 (pool p); no IPv6 address yet (pool full), added when a pool allows"},
 		{"outside", Outcome{Manage: true, Addrs: []Assigned{out}}, metav1.ConditionTrue, ReasonAddressOutsidePool,
 			"holds 192.0.2.9 (pool p); 192.0.2.9 is no longer in pool p: the address stays with this Service and is not handed out again once released"},
@@ -99,8 +99,8 @@ func TestStatusPatch(t *testing.T) {
 	}
 }
 
-func stats(total, alloc, avail, orphan int64) ipam.Stats {
-	return ipam.Stats{Total: big.NewInt(total), Allocated: big.NewInt(alloc), Available: big.NewInt(avail), Orphaned: big.NewInt(orphan)}
+func stats(total, alloc, avail, orphan int64) allocator.Stats {
+	return allocator.Stats{Total: big.NewInt(total), Allocated: big.NewInt(alloc), Available: big.NewInt(avail), Orphaned: big.NewInt(orphan)}
 }
 
 func TestPoolStatus(t *testing.T) {
@@ -113,7 +113,7 @@ func TestPoolStatus(t *testing.T) {
 		return v
 	}
 	two64 := new(big.Int).Lsh(big.NewInt(1), 64)
-	v6 := ipam.Stats{Total: two64, Allocated: big.NewInt(1), Available: new(big.Int).Sub(two64, big.NewInt(1)), Orphaned: big.NewInt(0)}
+	v6 := allocator.Stats{Total: two64, Allocated: big.NewInt(1), Available: new(big.Int).Sub(two64, big.NewInt(1)), Orphaned: big.NewInt(0)}
 	conds := func(st v1alpha1.IPPoolStatus) string {
 		var s []string
 		for _, t := range []string{v1alpha1.PoolReady, v1alpha1.PoolExhausted, v1alpha1.PoolOverlapping, v1alpha1.PoolDeleting, PoolAddressesOutsideRanges} {
@@ -128,18 +128,18 @@ func TestPoolStatus(t *testing.T) {
 		in    PoolStatusInput
 		conds string
 	}{
-		{"ready", PoolStatusInput{View: view(nil), Stats: map[ipam.Family]ipam.Stats{ipam.IPv4: stats(4, 1, 3, 0), ipam.IPv6: v6}},
+		{"ready", PoolStatusInput{View: view(nil), Stats: map[allocator.Family]allocator.Stats{allocator.IPv4: stats(4, 1, 3, 0), allocator.IPv6: v6}},
 			"Ready=True/Ready Exhausted=False/AddressesAvailable Overlapping=False/NoOverlap Deleting=False/NotDeleting"},
-		{"v4 exhausted", PoolStatusInput{View: view(nil), Stats: map[ipam.Family]ipam.Stats{ipam.IPv4: stats(4, 4, 0, 0), ipam.IPv6: v6}},
+		{"v4 exhausted", PoolStatusInput{View: view(nil), Stats: map[allocator.Family]allocator.Stats{allocator.IPv4: stats(4, 4, 0, 0), allocator.IPv6: v6}},
 			"Ready=True/Ready Exhausted=True/Exhausted Overlapping=False/NoOverlap Deleting=False/NotDeleting"},
-		{"overlapping", PoolStatusInput{View: view(func(v *PoolView) { v.OverlapsWith = "old" }), Stats: map[ipam.Family]ipam.Stats{ipam.IPv4: stats(4, 0, 4, 0)}},
+		{"overlapping", PoolStatusInput{View: view(func(v *PoolView) { v.OverlapsWith = "old" }), Stats: map[allocator.Family]allocator.Stats{allocator.IPv4: stats(4, 0, 4, 0)}},
 			"Ready=False/Overlapping Exhausted=False/AddressesAvailable Overlapping=True/OverlapsOlderPool Deleting=False/NotDeleting"},
-		{"disabled", PoolStatusInput{View: view(func(v *PoolView) { v.Disabled = true }), Stats: map[ipam.Family]ipam.Stats{ipam.IPv4: stats(4, 0, 4, 0)}},
+		{"disabled", PoolStatusInput{View: view(func(v *PoolView) { v.Disabled = true }), Stats: map[allocator.Family]allocator.Stats{allocator.IPv4: stats(4, 0, 4, 0)}},
 			"Ready=False/Disabled Exhausted=False/AddressesAvailable Overlapping=False/NoOverlap Deleting=False/NotDeleting"},
-		{"deleting", PoolStatusInput{View: view(func(v *PoolView) { v.Deleting = true }), Stats: map[ipam.Family]ipam.Stats{ipam.IPv4: stats(4, 1, 3, 0)},
+		{"deleting", PoolStatusInput{View: view(func(v *PoolView) { v.Deleting = true }), Stats: map[allocator.Family]allocator.Stats{allocator.IPv4: stats(4, 1, 3, 0)},
 			HeldCount: 1, Holders: []string{"a/b (192.0.2.1)"}},
 			"Ready=False/Deleting Exhausted=False/AddressesAvailable Overlapping=False/NoOverlap Deleting=True/WaitingForRelease"},
-		{"orphans", PoolStatusInput{View: view(nil), Stats: map[ipam.Family]ipam.Stats{ipam.IPv4: stats(4, 1, 3, 2)}, Outside: []string{"192.0.2.9"}},
+		{"orphans", PoolStatusInput{View: view(nil), Stats: map[allocator.Family]allocator.Stats{allocator.IPv4: stats(4, 1, 3, 2)}, Outside: []string{"192.0.2.9"}},
 			"Ready=True/Ready Exhausted=False/AddressesAvailable Overlapping=False/NoOverlap Deleting=False/NotDeleting AddressesOutsideRanges=True/AddressesOutsideRanges"},
 	} {
 		st := PoolStatus(v1alpha1.IPPoolStatus{}, tc.in, now)
@@ -149,7 +149,7 @@ func TestPoolStatus(t *testing.T) {
 	}
 
 	st := PoolStatus(v1alpha1.IPPoolStatus{}, PoolStatusInput{View: view(nil),
-		Stats: map[ipam.Family]ipam.Stats{ipam.IPv4: stats(4, 1, 3, 1), ipam.IPv6: v6}}, now)
+		Stats: map[allocator.Family]allocator.Stats{allocator.IPv4: stats(4, 1, 3, 1), allocator.IPv6: v6}}, now)
 	if *st.IPv4 != (v1alpha1.PoolFamilyStatus{Total: "4", Allocated: 2, Available: "3"}) ||
 		*st.IPv6 != (v1alpha1.PoolFamilyStatus{Total: "18446744073709551616", Allocated: 1, Available: "18446744073709551615"}) ||
 		st.Allocated != 3 || st.Available != "18446744073709551618" {
@@ -157,7 +157,7 @@ func TestPoolStatus(t *testing.T) {
 	}
 	// Recomputing from the written status changes nothing (no write).
 	if again := PoolStatus(st, PoolStatusInput{View: view(nil),
-		Stats: map[ipam.Family]ipam.Stats{ipam.IPv4: stats(4, 1, 3, 1), ipam.IPv6: v6}}, metav1.Unix(500, 0)); !PoolStatusEqual(st, again) {
+		Stats: map[allocator.Family]allocator.Stats{allocator.IPv4: stats(4, 1, 3, 1), allocator.IPv6: v6}}, metav1.Unix(500, 0)); !PoolStatusEqual(st, again) {
 		t.Fatalf("status not stable:\n%+v\n%+v", st, again)
 	}
 	if deleting := PoolStatus(st, PoolStatusInput{View: view(func(v *PoolView) { v.Deleting = true }), HeldCount: 2,

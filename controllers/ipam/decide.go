@@ -10,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/allocator"
 )
 
 // ServiceInput is what a decision for one Service needs.
@@ -19,7 +19,7 @@ type ServiceInput struct {
 	UID    types.UID
 	Manage bool // the Service exists and qualifies
 	// Families wanted, primary first; RequireAll: all of them or none.
-	Families   []ipam.Family
+	Families   []allocator.Family
 	RequireAll bool
 	Req        Request
 	ReqErr     error
@@ -101,7 +101,7 @@ func (s *State) decideLocked(in ServiceInput, lookup ShareLookup) Decision {
 		return d
 	}
 	byFam := s.byFamilyLocked(mine, in)
-	ch := choice{res: map[ipam.Family]famResult{}}
+	ch := choice{res: map[allocator.Family]famResult{}}
 	for _, f := range in.Families {
 		s.chooseLocked(&ch, f, byFam[f], in, lookup)
 	}
@@ -167,8 +167,8 @@ func requestProblem(in ServiceInput) *Failure {
 // byFamilyLocked groups held records by family, each family's preferred
 // first (shown in the status, then lowest address), releasing those of
 // families the Service no longer wants.
-func (s *State) byFamilyLocked(mine []*record, in ServiceInput) map[ipam.Family][]*record {
-	byFam := map[ipam.Family][]*record{}
+func (s *State) byFamilyLocked(mine []*record, in ServiceInput) map[allocator.Family][]*record {
+	byFam := map[allocator.Family][]*record{}
 	for _, rec := range mine {
 		if !slices.Contains(in.Families, rec.fam) {
 			s.releaseLocked(rec, in.Key)
@@ -200,7 +200,7 @@ type famResult struct {
 
 // choice accumulates the per-family results of one decision.
 type choice struct {
-	res     map[ipam.Family]famResult
+	res     map[allocator.Family]famResult
 	fresh   []*record    // newly taken, given back if the Service needs all families and one is missing
 	foreign []netip.Addr // status addresses another Service holds
 }
@@ -209,7 +209,7 @@ type choice struct {
 // knew nothing of it, else a held record that still meets the request, else
 // a new one (requested, adopted, shared or free); failing that the Service
 // keeps what it has, flagged.
-func (s *State) chooseLocked(ch *choice, f ipam.Family, recs []*record, in ServiceInput, lookup ShareLookup) {
+func (s *State) chooseLocked(ch *choice, f allocator.Family, recs []*record, in ServiceInput, lookup ShareLookup) {
 	ref := v1alpha1.ServiceReference{Namespace: in.Key.Namespace, Name: in.Key.Name, UID: in.UID}
 	releaseAllBut := func(keep *record) {
 		for _, rec := range recs {
@@ -259,7 +259,7 @@ func (s *State) chooseLocked(ch *choice, f ipam.Family, recs []*record, in Servi
 // concludeLocked turns the families' results into the decision: what the
 // Service holds, and the condition to show.
 func (s *State) concludeLocked(d *Decision, ch *choice, in ServiceInput) {
-	var missing []ipam.Family
+	var missing []allocator.Family
 	var missingWhy []string
 	var keptFail, missFail *Failure
 	for _, f := range in.Families {
@@ -314,7 +314,7 @@ func (s *State) concludeLocked(d *Decision, ch *choice, in ServiceInput) {
 func (s *State) toVerifyLocked(in ServiceInput) []netip.Addr {
 	var out []netip.Addr
 	for _, a := range in.Ingress {
-		f := ipam.FamilyOf(a)
+		f := allocator.FamilyOf(a)
 		if _, requested := in.Req.Addrs[f]; requested || !slices.Contains(in.Families, f) {
 			continue
 		}
@@ -330,12 +330,12 @@ func (s *State) toVerifyLocked(in ServiceInput) []netip.Addr {
 // another controller gave it (its IPAllocation names the Service and our
 // watch has not caught up). The status wins over memory, so the address a
 // user sees does not change; writing its IPAllocation settles whose it is.
-func (s *State) adoptShownLocked(f ipam.Family, recs []*record, in ServiceInput, ref v1alpha1.ServiceReference, lookup ShareLookup) *record {
+func (s *State) adoptShownLocked(f allocator.Family, recs []*record, in ServiceInput, ref v1alpha1.ServiceReference, lookup ShareLookup) *record {
 	if _, requested := in.Req.Addrs[f]; requested || len(recs) == 0 {
 		return nil
 	}
 	for _, a := range in.Ingress {
-		if ipam.FamilyOf(a) != f || s.recs[a] != nil {
+		if allocator.FamilyOf(a) != f || s.recs[a] != nil {
 			continue
 		}
 		if rec, fail, ok := s.adoptLocked(a, in, ref, lookup); ok && fail == nil {
@@ -346,7 +346,7 @@ func (s *State) adoptShownLocked(f ipam.Family, recs []*record, in ServiceInput,
 }
 
 // assignedLocked lists records as Assigned in family order.
-func (s *State) assignedLocked(recs []*record, fams []ipam.Family) []Assigned {
+func (s *State) assignedLocked(recs []*record, fams []allocator.Family) []Assigned {
 	var out []Assigned
 	for _, f := range fams {
 		for _, rec := range recs {

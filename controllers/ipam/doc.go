@@ -1,6 +1,6 @@
 // Package ipam holds the controller's reconcilers: they watch LoadBalancer
 // Services, IPPools and IPAllocations, ask the pure allocator in
-// internal/ipam for decisions, and write allocations and status.
+// internal/allocator for decisions, and write allocations and status.
 //
 // The decisions are pure functions (request.go, service.go, pools.go,
 // conditions.go) and an in-memory State (state.go) that owns the allocator

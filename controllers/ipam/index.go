@@ -9,11 +9,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/allocator"
 )
 
 func (s *State) newRecordLocked(addr netip.Addr, pool, key string, ref v1alpha1.ServiceReference) *record {
-	rec := &record{addr: addr, fam: ipam.FamilyOf(addr), pool: pool, key: key}
+	rec := &record{addr: addr, fam: allocator.FamilyOf(addr), pool: pool, key: key}
 	s.recs[addr] = rec
 	s.reindexKeyLocked(rec)
 	s.joinLocked(rec, ref)

@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/allocator"
 )
 
 var (
@@ -32,8 +32,8 @@ func init() {
 	metrics.Registry.MustRegister(poolAddresses, allocationFailures, allocationLatency)
 }
 
-func setPoolMetrics(pool string, stats map[ipam.Family]ipam.Stats) {
-	for _, f := range []ipam.Family{ipam.IPv4, ipam.IPv6} {
+func setPoolMetrics(pool string, stats map[allocator.Family]allocator.Stats) {
+	for _, f := range []allocator.Family{allocator.IPv4, allocator.IPv6} {
 		s, ok := stats[f]
 		if !ok {
 			poolAddresses.DeletePartialMatch(prometheus.Labels{"pool": pool, "family": string(f)})

@@ -7,18 +7,18 @@ import (
 	"strings"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/allocator"
 )
 
 // pools, in that order. foreign is set when the status names an address
 // another Service holds.
-func (s *State) obtainLocked(f ipam.Family, in ServiceInput, ref v1alpha1.ServiceReference, lookup ShareLookup) (*record, *Failure, netip.Addr) {
+func (s *State) obtainLocked(f allocator.Family, in ServiceInput, ref v1alpha1.ServiceReference, lookup ShareLookup) (*record, *Failure, netip.Addr) {
 	if a, ok := in.Req.Addrs[f]; ok {
 		rec, fail := s.obtainRequestedLocked(a, in, ref, lookup)
 		return rec, fail, netip.Addr{}
 	}
 	for _, a := range in.Ingress {
-		if ipam.FamilyOf(a) != f {
+		if allocator.FamilyOf(a) != f {
 			continue
 		}
 		if rec, fail, handled := s.adoptLocked(a, in, ref, lookup); handled {
@@ -84,7 +84,7 @@ func (s *State) obtainRequestedLocked(a netip.Addr, in ServiceInput, ref v1alpha
 	names := s.alloc.PoolsContaining(a)
 	if len(names) == 0 {
 		for _, p := range s.pools {
-			if p.AvoidBuggyIPs && slices.ContainsFunc(p.Ranges, func(r ipam.Range) bool { return r.Contains(a) }) {
+			if p.AvoidBuggyIPs && slices.ContainsFunc(p.Ranges, func(r allocator.Range) bool { return r.Contains(a) }) {
 				return nil, unavailable("is in pool %s, which skips addresses ending in .0 and .255 (avoidBuggyIPs)", p.Name)
 			}
 		}
@@ -153,7 +153,7 @@ func (s *State) adoptLocked(a netip.Addr, in ServiceInput, ref v1alpha1.ServiceR
 	return s.newRecordLocked(a, pick, in.Req.SharingKey, ref), nil, true
 }
 
-func (s *State) findSharedLocked(f ipam.Family, in ServiceInput, lookup ShareLookup) *record {
+func (s *State) findSharedLocked(f allocator.Family, in ServiceInput, lookup ShareLookup) *record {
 	var best *record
 	for rec := range s.byKey[in.Req.SharingKey] {
 		if rec.fam != f || len(rec.want) == 0 || (best != nil && best.addr.Less(rec.addr)) {

@@ -11,7 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/allocator"
 )
 
 // PoolView is the controller's parsed view of an IPPool.
@@ -19,7 +19,7 @@ type PoolView struct {
 	Name       string
 	Created    time.Time
 	Generation int64
-	Ranges     []ipam.Range
+	Ranges     []allocator.Range
 	// Invalid says why the pool cannot be used (bad addresses or selectors);
 	// empty when it is fine.
 	Invalid       string
@@ -45,8 +45,8 @@ func (p *PoolView) Gives() bool {
 }
 
 // HasFamily reports whether the pool has a range of the family.
-func (p *PoolView) HasFamily(f ipam.Family) bool {
-	return slices.ContainsFunc(p.Ranges, func(r ipam.Range) bool { return r.Family() == f })
+func (p *PoolView) HasFamily(f allocator.Family) bool {
+	return slices.ContainsFunc(p.Ranges, func(r allocator.Range) bool { return r.Family() == f })
 }
 
 // whyNot says why a pool gives nothing, for conditions; "" if it gives.
@@ -103,7 +103,7 @@ func BuildPoolViews(pools []v1alpha1.IPPool) []*PoolView {
 			continue
 		}
 		for _, w := range winners {
-			if ipam.PoolsOverlap(ipam.Pool{Ranges: v.Ranges}, ipam.Pool{Ranges: w.Ranges}) {
+			if allocator.PoolsOverlap(allocator.Pool{Ranges: v.Ranges}, allocator.Pool{Ranges: w.Ranges}) {
 				v.OverlapsWith = w.Name
 				break
 			}
@@ -130,7 +130,7 @@ func poolView(p *v1alpha1.IPPool) *PoolView {
 	for i, a := range p.Spec.Addresses {
 		ss[i] = string(a)
 	}
-	rs, err := ipam.ParseRanges(ss)
+	rs, err := allocator.ParseRanges(ss)
 	if err != nil {
 		v.Invalid = err.Error()
 	}

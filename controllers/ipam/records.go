@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/allocator"
 )
 
 // record is one held address: the in-memory twin of an IPAllocation. want
@@ -21,7 +21,7 @@ import (
 // involved are decided again.
 type record struct {
 	addr netip.Addr
-	fam  ipam.Family
+	fam  allocator.Family
 	pool string
 	key  string
 	want []v1alpha1.ServiceReference // sorted by namespace/name
@@ -252,7 +252,7 @@ func (s *State) observeLocked(obj *v1alpha1.IPAllocation) []svcKey {
 	if err := s.alloc.ReserveAny(obj.Spec.Pool, addr); err != nil {
 		return nil
 	}
-	rec := &record{addr: addr, fam: ipam.FamilyOf(addr)}
+	rec := &record{addr: addr, fam: allocator.FamilyOf(addr)}
 	s.recs[addr] = rec
 	s.adoptObjectLocked(rec, obj)
 	if s.OnPoolUsage != nil {

@@ -10,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/allocator"
 )
 
 // maxSharingNamespaces bounds the bgplb.io/sharing-namespaces list; a Service
@@ -24,7 +24,7 @@ const maxSharingKeyLen = 253
 // annotations.
 type Request struct {
 	// Addrs holds the requested address of each family, if any.
-	Addrs map[ipam.Family]netip.Addr
+	Addrs map[allocator.Family]netip.Addr
 	// Pool is the pool named by bgplb.io/ip-pool, if any.
 	Pool string
 	// SharingKey is bgplb.io/sharing-key; empty when the Service does not share.
@@ -54,9 +54,9 @@ func ParseLoadBalancerIPs(s string) ([]netip.Addr, error) {
 			return nil, fmt.Errorf("%s: %w", v1alpha1.AnnotationLoadBalancerIPs, err)
 		}
 		for _, b := range out {
-			if ipam.FamilyOf(a) == ipam.FamilyOf(b) {
+			if allocator.FamilyOf(a) == allocator.FamilyOf(b) {
 				return nil, fmt.Errorf("%s: %s and %s are both %s: at most one address per family",
-					v1alpha1.AnnotationLoadBalancerIPs, b, a, ipam.FamilyOf(a))
+					v1alpha1.AnnotationLoadBalancerIPs, b, a, allocator.FamilyOf(a))
 			}
 		}
 		out = append(out, a)
@@ -125,16 +125,16 @@ func ParseRequest(svc *corev1.Service) (Request, error) {
 		if err != nil {
 			return req, err
 		}
-		req.Addrs = map[ipam.Family]netip.Addr{}
+		req.Addrs = map[allocator.Family]netip.Addr{}
 		for _, a := range addrs {
-			req.Addrs[ipam.FamilyOf(a)] = a
+			req.Addrs[allocator.FamilyOf(a)] = a
 		}
 	case svc.Spec.LoadBalancerIP != "":
 		a, err := parseServiceAddr(strings.TrimSpace(svc.Spec.LoadBalancerIP))
 		if err != nil {
 			return req, fmt.Errorf("spec.loadBalancerIP: %w", err)
 		}
-		req.Addrs = map[ipam.Family]netip.Addr{ipam.FamilyOf(a): a}
+		req.Addrs = map[allocator.Family]netip.Addr{allocator.FamilyOf(a): a}
 	}
 	if p, ok := ann[v1alpha1.AnnotationIPPool]; ok {
 		req.Pool = strings.TrimSpace(p)

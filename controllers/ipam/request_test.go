@@ -11,7 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/allocator"
 )
 
 func TestParseLoadBalancerIPs(t *testing.T) {
@@ -110,8 +110,8 @@ func TestParseRequest(t *testing.T) {
 	}{
 		{name: "nothing", want: Request{}},
 		{name: "annotation", ann: map[string]string{v1alpha1.AnnotationLoadBalancerIPs: "192.0.2.1,2001:db8::1"},
-			want: Request{Addrs: map[ipam.Family]netip.Addr{ipam.IPv4: a("192.0.2.1"), ipam.IPv6: a("2001:db8::1")}}},
-		{name: "loadBalancerIP", lbIP: "2001:db8::7", want: Request{Addrs: map[ipam.Family]netip.Addr{ipam.IPv6: a("2001:db8::7")}}},
+			want: Request{Addrs: map[allocator.Family]netip.Addr{allocator.IPv4: a("192.0.2.1"), allocator.IPv6: a("2001:db8::1")}}},
+		{name: "loadBalancerIP", lbIP: "2001:db8::7", want: Request{Addrs: map[allocator.Family]netip.Addr{allocator.IPv6: a("2001:db8::7")}}},
 		{name: "both", ann: map[string]string{v1alpha1.AnnotationLoadBalancerIPs: "192.0.2.1"}, lbIP: "192.0.2.1", err: "both spec.loadBalancerIP"},
 		{name: "bad loadBalancerIP", lbIP: "nope", err: "spec.loadBalancerIP"},
 		{name: "pool", ann: map[string]string{v1alpha1.AnnotationIPPool: " gold "}, want: Request{Pool: "gold"}},
@@ -163,7 +163,7 @@ func FuzzParseLoadBalancerIPs(f *testing.F) {
 		if len(addrs) == 0 || len(addrs) > 2 {
 			t.Fatalf("%q: %d addresses accepted", s, len(addrs))
 		}
-		if len(addrs) == 2 && ipam.FamilyOf(addrs[0]) == ipam.FamilyOf(addrs[1]) {
+		if len(addrs) == 2 && allocator.FamilyOf(addrs[0]) == allocator.FamilyOf(addrs[1]) {
 			t.Fatalf("%q: two addresses of one family accepted", s)
 		}
 		var parts []string

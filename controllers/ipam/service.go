@@ -9,7 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/allocator"
 )
 
 // Qualifies reports whether bgplb gives the Service addresses: type
@@ -28,14 +28,14 @@ func Qualifies(svc *corev1.Service, defaultClass bool) bool {
 // first, and whether it needs all of them (false: at least one, the others
 // when a pool allows). SingleStack takes ipFamilies[0]; PreferDualStack both,
 // at least one; RequireDualStack both.
-func FamilyNeeds(svc *corev1.Service) (fams []ipam.Family, requireAll bool) {
-	primary := ipam.IPv4
+func FamilyNeeds(svc *corev1.Service) (fams []allocator.Family, requireAll bool) {
+	primary := allocator.IPv4
 	if len(svc.Spec.IPFamilies) > 0 && svc.Spec.IPFamilies[0] == corev1.IPv6Protocol {
-		primary = ipam.IPv6
+		primary = allocator.IPv6
 	}
-	other := ipam.IPv6
-	if primary == ipam.IPv6 {
-		other = ipam.IPv4
+	other := allocator.IPv6
+	if primary == allocator.IPv6 {
+		other = allocator.IPv4
 	}
 	policy := corev1.IPFamilyPolicySingleStack
 	if svc.Spec.IPFamilyPolicy != nil {
@@ -43,11 +43,11 @@ func FamilyNeeds(svc *corev1.Service) (fams []ipam.Family, requireAll bool) {
 	}
 	switch policy {
 	case corev1.IPFamilyPolicyPreferDualStack:
-		return []ipam.Family{primary, other}, false
+		return []allocator.Family{primary, other}, false
 	case corev1.IPFamilyPolicyRequireDualStack:
-		return []ipam.Family{primary, other}, true
+		return []allocator.Family{primary, other}, true
 	default:
-		return []ipam.Family{primary}, true
+		return []allocator.Family{primary}, true
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/allocator"
 )
 
 func TestQualifies(t *testing.T) {
@@ -43,15 +43,15 @@ func TestFamilyNeeds(t *testing.T) {
 		name       string
 		policy     *corev1.IPFamilyPolicy
 		fams       []corev1.IPFamily
-		want       []ipam.Family
+		want       []allocator.Family
 		requireAll bool
 	}{
-		{"default", nil, nil, []ipam.Family{ipam.IPv4}, true},
-		{"single v4", ptr.To(corev1.IPFamilyPolicySingleStack), []corev1.IPFamily{v4}, []ipam.Family{ipam.IPv4}, true},
-		{"single v6", ptr.To(corev1.IPFamilyPolicySingleStack), []corev1.IPFamily{v6}, []ipam.Family{ipam.IPv6}, true},
-		{"prefer, v6 first", ptr.To(corev1.IPFamilyPolicyPreferDualStack), []corev1.IPFamily{v6, v4}, []ipam.Family{ipam.IPv6, ipam.IPv4}, false},
-		{"prefer in a single-stack cluster", ptr.To(corev1.IPFamilyPolicyPreferDualStack), []corev1.IPFamily{v4}, []ipam.Family{ipam.IPv4, ipam.IPv6}, false},
-		{"require", ptr.To(corev1.IPFamilyPolicyRequireDualStack), []corev1.IPFamily{v4, v6}, []ipam.Family{ipam.IPv4, ipam.IPv6}, true},
+		{"default", nil, nil, []allocator.Family{allocator.IPv4}, true},
+		{"single v4", ptr.To(corev1.IPFamilyPolicySingleStack), []corev1.IPFamily{v4}, []allocator.Family{allocator.IPv4}, true},
+		{"single v6", ptr.To(corev1.IPFamilyPolicySingleStack), []corev1.IPFamily{v6}, []allocator.Family{allocator.IPv6}, true},
+		{"prefer, v6 first", ptr.To(corev1.IPFamilyPolicyPreferDualStack), []corev1.IPFamily{v6, v4}, []allocator.Family{allocator.IPv6, allocator.IPv4}, false},
+		{"prefer in a single-stack cluster", ptr.To(corev1.IPFamilyPolicyPreferDualStack), []corev1.IPFamily{v4}, []allocator.Family{allocator.IPv4, allocator.IPv6}, false},
+		{"require", ptr.To(corev1.IPFamilyPolicyRequireDualStack), []corev1.IPFamily{v4, v6}, []allocator.Family{allocator.IPv4, allocator.IPv6}, true},
 	} {
 		got, all := FamilyNeeds(&corev1.Service{Spec: corev1.ServiceSpec{IPFamilyPolicy: tc.policy, IPFamilies: tc.fams}})
 		if !slices.Equal(got, tc.want) || all != tc.requireAll {

@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/allocator"
 )
 
 // svcKey names a Service.
@@ -21,7 +21,7 @@ type svcKey = types.NamespacedName
 type State struct {
 	mu    sync.Mutex
 	built bool
-	alloc *ipam.Allocator
+	alloc *allocator.Allocator
 	pools []*PoolView // sorted by name
 	byNam map[string]*PoolView
 	recs  map[netip.Addr]*record
@@ -55,7 +55,7 @@ type statusMemo struct {
 // NewState returns an empty State.
 func NewState() *State {
 	return &State{
-		alloc:     ipam.New(),
+		alloc:     allocator.New(),
 		byNam:     map[string]*PoolView{},
 		recs:      map[netip.Addr]*record{},
 		bySvc:     map[svcKey]map[*record]struct{}{},
@@ -126,7 +126,7 @@ func (s *State) setPoolsLocked(views []*PoolView) []string {
 	for _, v := range views {
 		names[v.Name] = true
 		if v.Invalid == "" {
-			s.alloc.SetPool(ipam.Pool{Name: v.Name, Ranges: v.Ranges, AvoidBuggyIPs: v.AvoidBuggyIPs})
+			s.alloc.SetPool(allocator.Pool{Name: v.Name, Ranges: v.Ranges, AvoidBuggyIPs: v.AvoidBuggyIPs})
 		} else {
 			s.alloc.DeletePool(v.Name)
 		}

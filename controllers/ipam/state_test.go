@@ -12,7 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/allocator"
 )
 
 // world is a State plus the Services it decides for, with the API writes
@@ -256,7 +256,7 @@ func TestDecideFamilies(t *testing.T) {
 	}
 	d = w.apply("pref", withPolicy(corev1.IPFamilyPolicyPreferDualStack, v6, v4))
 	w.expect(d, "192.0.2.0", "")
-	if !slices.Equal(d.Outcome.Missing, []ipam.Family{ipam.IPv6}) || d.Outcome.Complete() {
+	if !slices.Equal(d.Outcome.Missing, []allocator.Family{allocator.IPv6}) || d.Outcome.Complete() {
 		t.Fatalf("missing %v", d.Outcome.Missing)
 	}
 	w.setPools(mkPool("v4", 0, "192.0.2.0/30"), mkPool("v6", 0, "2001:db8::/120"))
@@ -375,7 +375,7 @@ func TestBuildAndObjects(t *testing.T) {
 	// Losing a race for a fresh address: the record goes to the winner and
 	// the next decision takes another address.
 	w2 := newWorld(t, mkPool("p", 0, "192.0.2.0/30"))
-	d := w2.s.Decide(ServiceInput{Key: svcKey{Namespace: "ns", Name: "loser"}, UID: "u", Manage: true, Families: []ipam.Family{ipam.IPv4}, RequireAll: true}, nil)
+	d := w2.s.Decide(ServiceInput{Key: svcKey{Namespace: "ns", Name: "loser"}, UID: "u", Manage: true, Families: []allocator.Family{allocator.IPv4}, RequireAll: true}, nil)
 	if addrs(d) != "192.0.2.0" {
 		t.Fatalf("first pick %s", addrs(d))
 	}
@@ -383,7 +383,7 @@ func TestBuildAndObjects(t *testing.T) {
 	if _, lost := w2.s.refresh(d.Acquire[0], &winner); !lost {
 		t.Fatal("refresh with another Service's object: not lost")
 	}
-	d = w2.s.Decide(ServiceInput{Key: svcKey{Namespace: "ns", Name: "loser"}, UID: "u", Manage: true, Families: []ipam.Family{ipam.IPv4}, RequireAll: true}, nil)
+	d = w2.s.Decide(ServiceInput{Key: svcKey{Namespace: "ns", Name: "loser"}, UID: "u", Manage: true, Families: []allocator.Family{allocator.IPv4}, RequireAll: true}, nil)
 	if addrs(d) != "192.0.2.1" || !slices.Equal(w2.holders("192.0.2.0"), []string{"winner"}) {
 		t.Fatalf("after losing: %s, holders of .0 %v", addrs(d), w2.holders("192.0.2.0"))
 	}
@@ -402,7 +402,7 @@ func TestBuildAndObjects(t *testing.T) {
 	if keys := w2.s.Observe(&foreign); len(keys) != 1 || keys[0].Name != "z" {
 		t.Fatalf("observe: %v", keys)
 	}
-	d = w2.s.Decide(ServiceInput{Key: svcKey{Namespace: "ns", Name: "n"}, UID: "n", Manage: true, Families: []ipam.Family{ipam.IPv4}, RequireAll: true}, nil)
+	d = w2.s.Decide(ServiceInput{Key: svcKey{Namespace: "ns", Name: "n"}, UID: "n", Manage: true, Families: []allocator.Family{allocator.IPv4}, RequireAll: true}, nil)
 	if addrs(d) != "192.0.2.2" {
 		t.Fatalf("got %s, want the only free address 192.0.2.2", addrs(d))
 	}

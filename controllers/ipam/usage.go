@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"slices"
 
-	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/allocator"
 )
 
 // PoolUsage describes who holds a pool's addresses.
@@ -17,7 +17,7 @@ type PoolUsage struct {
 
 // Usage returns a pool's statistics and holders. It keeps only the lowest
 // few addresses for the messages, so it costs O(held) without sorting.
-func (s *State) Usage(pool string) (map[ipam.Family]ipam.Stats, PoolUsage) {
+func (s *State) Usage(pool string) (map[allocator.Family]allocator.Stats, PoolUsage) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var u PoolUsage

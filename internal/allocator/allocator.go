@@ -1,4 +1,4 @@
-package ipam
+package allocator
 
 import (
 	"cmp"
@@ -200,12 +200,6 @@ func (a *Allocator) forgetIfEmpty(rec *poolRec) {
 	}
 }
 
-// Allocate holds and returns the lowest free usable address of the family
-// in the pool. The choice depends only on the allocator's state.
-func (a *Allocator) Allocate(pool string, fam Family) (netip.Addr, error) {
-	return a.AllocateNext(pool, fam, nil)
-}
-
 // AllocateNext is Allocate, but passes each free candidate, lowest first,
 // to skip (if not nil); a candidate for which skip returns true is left
 // free and the next one is tried. The caller uses it to step over
@@ -339,18 +333,6 @@ func (a *Allocator) Release(addr netip.Addr) {
 	a.forgetIfEmpty(owner)
 }
 
-// Holder returns the pool holding addr.
-func (a *Allocator) Holder(addr netip.Addr) (pool string, ok bool) {
-	f, k, err := splitAddr(addr)
-	if err != nil {
-		return "", false
-	}
-	if r := a.held[f].find(k); r != nil {
-		return r.owner.name, true
-	}
-	return "", false
-}
-
 // InPool reports whether addr is a usable address of the pool, that is
 // whether Reserve could hold it for the pool if it were free.
 func (a *Allocator) InPool(pool string, addr netip.Addr) bool {
@@ -360,21 +342,6 @@ func (a *Allocator) InPool(pool string, addr netip.Addr) bool {
 		return false
 	}
 	return rec.fams[f].spanIndex(k) >= 0
-}
-
-// PoolContaining returns the pool for which addr is usable (see InPool);
-// when pools overlap, the first by name.
-func (a *Allocator) PoolContaining(addr netip.Addr) (string, bool) {
-	f, k, err := splitAddr(addr)
-	if err != nil {
-		return "", false
-	}
-	for _, p := range a.covering(f, k) {
-		if p.fams[f].spanIndex(k) >= 0 {
-			return p.name, true
-		}
-	}
-	return "", false
 }
 
 // PoolsContaining returns every pool for which addr is usable, by name.

@@ -1,4 +1,4 @@
-// Package ipam is bgplb's address allocator: pure bookkeeping of which pool
+// Package allocator is bgplb's address allocator: pure bookkeeping of which pool
 // holds which address, with no Kubernetes client, no I/O and no goroutines.
 //
 // The IPAM controller keeps one Allocator per process, rebuilds it at start
@@ -20,4 +20,4 @@
 // the pool: memory is one 64-byte node per run in each tree, so a pool filled
 // in order costs almost nothing, and the worst case (every other address
 // held) is about 128 bytes per held address.
-package ipam
+package allocator

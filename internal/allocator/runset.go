@@ -1,4 +1,4 @@
-package ipam
+package allocator
 
 // runSet is an ordered set of disjoint runs [start, end] of 128-bit keys,
 // kept in a treap keyed by start. Adjacent runs with the same owner are

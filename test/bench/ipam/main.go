@@ -53,7 +53,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	ipamctrl "github.com/bgplb/bgplb/controllers/ipam"
+	"github.com/bgplb/bgplb/controllers/ipam"
 	"github.com/bgplb/bgplb/test/bench/benchutil"
 	"github.com/bgplb/bgplb/test/envtest/framework"
 	"github.com/bgplb/bgplb/test/lab"
@@ -277,7 +277,7 @@ func ceiling(ctx context.Context, c client.Client, cfg *rest.Config, o options) 
 	if err != nil {
 		return fmt.Errorf("creating the events client: %w", err)
 	}
-	eb, err := ipamctrl.EventBroadcaster(cfg, hc)
+	eb, err := ipam.EventBroadcaster(cfg, hc)
 	if err != nil {
 		return err
 	}
@@ -303,10 +303,10 @@ func ceiling(ctx context.Context, c client.Client, cfg *rest.Config, o options) 
 		if err := c.Create(ctx, alloc); err != nil {
 			return fmt.Errorf("creating IPAllocation: %w", err)
 		}
-		out := ipamctrl.Outcome{Manage: true, Addrs: []ipamctrl.Assigned{{Addr: addr, Pool: "bench-ceiling"}}}
-		st := ipamctrl.DesiredStatus(ipamctrl.ServiceStatus{}, out, nil, svc.Generation, metav1.Now())
+		out := ipam.Outcome{Manage: true, Addrs: []ipam.Assigned{{Addr: addr, Pool: "bench-ceiling"}}}
+		st := ipam.DesiredStatus(ipam.ServiceStatus{}, out, nil, svc.Generation, metav1.Now())
 		st.Condition.Type = "bench.example/Ceiling"
-		patch, err := ipamctrl.StatusPatch(svc.ResourceVersion, st, false)
+		patch, err := ipam.StatusPatch(svc.ResourceVersion, st, false)
 		if err != nil {
 			return err
 		}
@@ -346,7 +346,7 @@ func startController(ctx context.Context, env *framework.Env, cfg *rest.Config, 
 		if err != nil {
 			return nil, 0, "", fmt.Errorf("creating manager: %w", err)
 		}
-		if err := ipamctrl.Setup(mgr, ipamctrl.Options{DefaultClass: true, Workers: o.workers}); err != nil {
+		if err := ipam.Setup(mgr, ipam.Options{DefaultClass: true, Workers: o.workers}); err != nil {
 			return nil, 0, "", err
 		}
 		mctx, cancel := context.WithCancel(ctx)

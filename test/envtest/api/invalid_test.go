@@ -11,7 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	v1 "github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/api/v1alpha1"
 )
 
 var counter int
@@ -21,18 +21,18 @@ func name() string {
 	return fmt.Sprintf("obj-%d", counter)
 }
 
-func pool(addrs ...v1.AddressRange) *v1.IPPool {
-	return &v1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: name()}, Spec: v1.IPPoolSpec{Addresses: addrs}}
+func pool(addrs ...v1alpha1.AddressRange) *v1alpha1.IPPool {
+	return &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: name()}, Spec: v1alpha1.IPPoolSpec{Addresses: addrs}}
 }
 
-func peer(mut func(*v1.BGPPeerSpec)) *v1.BGPPeer {
-	p := &v1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: name()}, Spec: v1.BGPPeerSpec{Address: "192.0.2.1", ASN: 64500, LocalASN: 64512}}
+func peer(mut func(*v1alpha1.BGPPeerSpec)) *v1alpha1.BGPPeer {
+	p := &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: name()}, Spec: v1alpha1.BGPPeerSpec{Address: "192.0.2.1", ASN: 64500, LocalASN: 64512}}
 	mut(&p.Spec)
 	return p
 }
 
-func adv(mut func(*v1.BGPAdvertisementSpec)) *v1.BGPAdvertisement {
-	a := &v1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: name()}}
+func adv(mut func(*v1alpha1.BGPAdvertisementSpec)) *v1alpha1.BGPAdvertisement {
+	a := &v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: name()}}
 	mut(&a.Spec)
 	return a
 }
@@ -43,9 +43,9 @@ func dur(s string) *metav1.Duration {
 	return &metav1.Duration{Duration: d}
 }
 
-func alloc(name, addr string) *v1.IPAllocation {
-	return &v1.IPAllocation{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1.IPAllocationSpec{
-		Address: addr, Pool: "p", Services: []v1.ServiceReference{{Namespace: "default", Name: "web"}},
+func alloc(name, addr string) *v1alpha1.IPAllocation {
+	return &v1alpha1.IPAllocation{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.IPAllocationSpec{
+		Address: addr, Pool: "p", Services: []v1alpha1.ServiceReference{{Namespace: "default", Name: "web"}},
 	}}
 }
 
@@ -62,9 +62,9 @@ var _ = Describe("Admission of invalid objects", func() {
 		},
 		// IPPool
 		Entry("pool without addresses", pool(), "spec.addresses", "Required value"),
-		Entry("pool with an empty address list", func() *v1.IPPool {
+		Entry("pool with an empty address list", func() *v1alpha1.IPPool {
 			p := pool()
-			p.Spec.Addresses = []v1.AddressRange{}
+			p.Spec.Addresses = []v1alpha1.AddressRange{}
 			return p
 		}(), "spec.addresses", "should have at least 1 items"),
 		Entry("pool with garbage address", pool("not-an-address"), "spec.addresses[0]", "must be a CIDR or a range"),
@@ -76,39 +76,43 @@ var _ = Describe("Admission of invalid objects", func() {
 		Entry("pool IPv6 range backwards", pool("2001:db8::ff-2001:db8::1"), "spec.addresses[0]", "start must not be after its end"),
 		Entry("pool IPv6 range backwards, compressed differently", pool("2001:db8:0:1::-2001:db8::ffff"), "spec.addresses[0]", "start must not be after its end"),
 		Entry("pool range with three parts", pool("192.0.2.1-192.0.2.2-192.0.2.3"), "spec.addresses[0]", "must be a CIDR or a range"),
-		Entry("pool negative priority", func() *v1.IPPool {
+		Entry("pool negative priority", func() *v1alpha1.IPPool {
 			p := pool("192.0.2.0/24")
-			p.Spec.AllocateTo = &v1.AllocateTo{Priority: -1}
+			p.Spec.AllocateTo = &v1alpha1.AllocateTo{Priority: -1}
 			return p
 		}(), "spec.allocateTo.priority", "should be greater than or equal to 0"),
 		// BGPPeer
-		Entry("peer ASN 0", peer(func(s *v1.BGPPeerSpec) { s.ASN = 0 }), "spec.asn", "should be greater than or equal to 1"),
-		Entry("peer ASN 4294967295", peer(func(s *v1.BGPPeerSpec) { s.ASN = 4294967295 }), "spec.asn", "should be less than or equal to 4294967294"),
-		Entry("peer local ASN too large", peer(func(s *v1.BGPPeerSpec) { s.LocalASN = 1 << 33 }), "spec.localASN", "should be less than or equal to 4294967294"),
-		Entry("peer address not an IP", peer(func(s *v1.BGPPeerSpec) { s.Address = "router.example" }), "spec.address", "must be an IP address"),
-		Entry("peer port 0", peer(func(s *v1.BGPPeerSpec) { s.Port = -1 }), "spec.port", "should be greater than or equal to 1"),
-		Entry("peer port 65536", peer(func(s *v1.BGPPeerSpec) { s.Port = 65536 }), "spec.port", "should be less than or equal to 65535"),
-		Entry("peer hold time 2s", peer(func(s *v1.BGPPeerSpec) { s.HoldTime = dur("2s") }), "spec.holdTime", "holdTime must be between 3s and 65535s"),
-		Entry("peer hold time 0 (the BGP engine cannot propose it)", peer(func(s *v1.BGPPeerSpec) { s.HoldTime = dur("0s"); s.KeepaliveTime = dur("1s") }), "spec.holdTime", "a hold time of 0 is not supported"),
-		Entry("peer keepalive not below hold", peer(func(s *v1.BGPPeerSpec) { s.HoldTime = dur("9s"); s.KeepaliveTime = dur("9s") }), "spec", "keepaliveTime must be less than holdTime"),
-		Entry("peer multihop TTL 0", peer(func(s *v1.BGPPeerSpec) { s.EBGPMultihop = ptr.To[int32](0) }), "spec.ebgpMultihop", "should be greater than or equal to 1"),
-		Entry("peer multihop TTL 256", peer(func(s *v1.BGPPeerSpec) { s.EBGPMultihop = ptr.To[int32](256) }), "spec.ebgpMultihop", "should be less than or equal to 255"),
-		Entry("peer source address of other family", peer(func(s *v1.BGPPeerSpec) { s.SourceAddress = "2001:db8::1" }), "spec", "sourceAddress must be of the same IP family"),
-		Entry("peer BFD interval too short", peer(func(s *v1.BGPPeerSpec) { s.BFD = &v1.BFD{Enabled: true, MinTransmitInterval: dur("1ms")} }), "spec.bfd.minTransmitInterval", "between 10ms and 60s"),
-		Entry("peer BFD multiplier 1", peer(func(s *v1.BGPPeerSpec) { s.BFD = &v1.BFD{Enabled: true, DetectMultiplier: ptr.To[int32](1)} }), "spec.bfd.detectMultiplier", "should be greater than or equal to 2"),
-		Entry("peer graceful restart time too long", peer(func(s *v1.BGPPeerSpec) {
-			s.GracefulRestart = &v1.GracefulRestart{Enabled: true, RestartTime: dur("4096s")}
+		Entry("peer ASN 0", peer(func(s *v1alpha1.BGPPeerSpec) { s.ASN = 0 }), "spec.asn", "should be greater than or equal to 1"),
+		Entry("peer ASN 4294967295", peer(func(s *v1alpha1.BGPPeerSpec) { s.ASN = 4294967295 }), "spec.asn", "should be less than or equal to 4294967294"),
+		Entry("peer local ASN too large", peer(func(s *v1alpha1.BGPPeerSpec) { s.LocalASN = 1 << 33 }), "spec.localASN", "should be less than or equal to 4294967294"),
+		Entry("peer address not an IP", peer(func(s *v1alpha1.BGPPeerSpec) { s.Address = "router.example" }), "spec.address", "must be an IP address"),
+		Entry("peer port 0", peer(func(s *v1alpha1.BGPPeerSpec) { s.Port = -1 }), "spec.port", "should be greater than or equal to 1"),
+		Entry("peer port 65536", peer(func(s *v1alpha1.BGPPeerSpec) { s.Port = 65536 }), "spec.port", "should be less than or equal to 65535"),
+		Entry("peer hold time 2s", peer(func(s *v1alpha1.BGPPeerSpec) { s.HoldTime = dur("2s") }), "spec.holdTime", "holdTime must be between 3s and 65535s"),
+		Entry("peer hold time 0 (the BGP engine cannot propose it)", peer(func(s *v1alpha1.BGPPeerSpec) { s.HoldTime = dur("0s"); s.KeepaliveTime = dur("1s") }), "spec.holdTime", "a hold time of 0 is not supported"),
+		Entry("peer keepalive not below hold", peer(func(s *v1alpha1.BGPPeerSpec) { s.HoldTime = dur("9s"); s.KeepaliveTime = dur("9s") }), "spec", "keepaliveTime must be less than holdTime"),
+		Entry("peer multihop TTL 0", peer(func(s *v1alpha1.BGPPeerSpec) { s.EBGPMultihop = ptr.To[int32](0) }), "spec.ebgpMultihop", "should be greater than or equal to 1"),
+		Entry("peer multihop TTL 256", peer(func(s *v1alpha1.BGPPeerSpec) { s.EBGPMultihop = ptr.To[int32](256) }), "spec.ebgpMultihop", "should be less than or equal to 255"),
+		Entry("peer source address of other family", peer(func(s *v1alpha1.BGPPeerSpec) { s.SourceAddress = "2001:db8::1" }), "spec", "sourceAddress must be of the same IP family"),
+		Entry("peer BFD interval too short", peer(func(s *v1alpha1.BGPPeerSpec) { s.BFD = &v1alpha1.BFD{Enabled: true, MinTransmitInterval: dur("1ms")} }), "spec.bfd.minTransmitInterval", "between 10ms and 60s"),
+		Entry("peer BFD multiplier 1", peer(func(s *v1alpha1.BGPPeerSpec) {
+			s.BFD = &v1alpha1.BFD{Enabled: true, DetectMultiplier: ptr.To[int32](1)}
+		}), "spec.bfd.detectMultiplier", "should be greater than or equal to 2"),
+		Entry("peer graceful restart time too long", peer(func(s *v1alpha1.BGPPeerSpec) {
+			s.GracefulRestart = &v1alpha1.GracefulRestart{Enabled: true, RestartTime: dur("4096s")}
 		}), "spec.gracefulRestart.restartTime", "between 1s and 4095s"),
-		Entry("peer password ref without name", peer(func(s *v1.BGPPeerSpec) { s.PasswordSecretRef = &v1.SecretKeyReference{} }), "spec.passwordSecretRef.name", "should be at least 1 chars long"),
+		Entry("peer password ref without name", peer(func(s *v1alpha1.BGPPeerSpec) { s.PasswordSecretRef = &v1alpha1.SecretKeyReference{} }), "spec.passwordSecretRef.name", "should be at least 1 chars long"),
 		// BGPAdvertisement
-		Entry("community not AA:NN", adv(func(s *v1.BGPAdvertisementSpec) { s.Communities = []v1.Community{"65000"} }), "spec.communities[0]", "must be AA:NN or a well-known community"),
-		Entry("community half too large", adv(func(s *v1.BGPAdvertisementSpec) { s.Communities = []v1.Community{"65536:1"} }), "spec.communities[0]", "between 0 and 65535"),
-		Entry("unknown well-known community", adv(func(s *v1.BGPAdvertisementSpec) { s.Communities = []v1.Community{"no-such-thing"} }), "spec.communities[0]", "must be AA:NN or a well-known community"),
-		Entry("large community with two parts", adv(func(s *v1.BGPAdvertisementSpec) { s.LargeCommunities = []v1.LargeCommunity{"1:2"} }), "spec.largeCommunities[0]", "must be A:B:C"),
-		Entry("large community part too large", adv(func(s *v1.BGPAdvertisementSpec) { s.LargeCommunities = []v1.LargeCommunity{"4294967296:1:1"} }), "spec.largeCommunities[0]", "between 0 and 4294967295"),
-		Entry("IPv4 aggregation length 33", adv(func(s *v1.BGPAdvertisementSpec) { s.AggregationLength = ptr.To[int32](33) }), "spec.aggregationLength", "should be less than or equal to 32"),
-		Entry("IPv6 aggregation length 129", adv(func(s *v1.BGPAdvertisementSpec) { s.AggregationLengthV6 = ptr.To[int32](129) }), "spec.aggregationLengthV6", "should be less than or equal to 128"),
-		Entry("local preference 0", adv(func(s *v1.BGPAdvertisementSpec) { s.LocalPref = ptr.To[int64](0) }), "spec.localPref", "should be greater than or equal to 1"),
+		Entry("community not AA:NN", adv(func(s *v1alpha1.BGPAdvertisementSpec) { s.Communities = []v1alpha1.Community{"65000"} }), "spec.communities[0]", "must be AA:NN or a well-known community"),
+		Entry("community half too large", adv(func(s *v1alpha1.BGPAdvertisementSpec) { s.Communities = []v1alpha1.Community{"65536:1"} }), "spec.communities[0]", "between 0 and 65535"),
+		Entry("unknown well-known community", adv(func(s *v1alpha1.BGPAdvertisementSpec) { s.Communities = []v1alpha1.Community{"no-such-thing"} }), "spec.communities[0]", "must be AA:NN or a well-known community"),
+		Entry("large community with two parts", adv(func(s *v1alpha1.BGPAdvertisementSpec) { s.LargeCommunities = []v1alpha1.LargeCommunity{"1:2"} }), "spec.largeCommunities[0]", "must be A:B:C"),
+		Entry("large community part too large", adv(func(s *v1alpha1.BGPAdvertisementSpec) {
+			s.LargeCommunities = []v1alpha1.LargeCommunity{"4294967296:1:1"}
+		}), "spec.largeCommunities[0]", "between 0 and 4294967295"),
+		Entry("IPv4 aggregation length 33", adv(func(s *v1alpha1.BGPAdvertisementSpec) { s.AggregationLength = ptr.To[int32](33) }), "spec.aggregationLength", "should be less than or equal to 32"),
+		Entry("IPv6 aggregation length 129", adv(func(s *v1alpha1.BGPAdvertisementSpec) { s.AggregationLengthV6 = ptr.To[int32](129) }), "spec.aggregationLengthV6", "should be less than or equal to 128"),
+		Entry("local preference 0", adv(func(s *v1alpha1.BGPAdvertisementSpec) { s.LocalPref = ptr.To[int64](0) }), "spec.localPref", "should be greater than or equal to 1"),
 		// IPAllocation
 		Entry("allocation of a non-address", alloc("x", "x"), "spec.address", "must be an IP address in canonical form"),
 		Entry("allocation of a non-canonical address", alloc("2001-db8--0001", "2001:db8::0001"), "spec.address", "canonical form"),
@@ -127,12 +131,12 @@ var _ = Describe("Admission of invalid objects", func() {
 		Entry("IPv6 range with compressed forms", pool("2001:db8::ffff-2001:db8:0:1::")),
 		Entry("IPv6 range, full form", pool("2001:0db8:0000:0000:0000:0000:0000:0001-2001:db8::2")),
 		Entry("mixed-family pool", pool("192.0.2.0/24", "2001:db8::/64", "198.51.100.1-198.51.100.9")),
-		Entry("short timers", peer(func(s *v1.BGPPeerSpec) { s.HoldTime = dur("3s"); s.KeepaliveTime = dur("1s") })),
-		Entry("4-byte ASN", peer(func(s *v1.BGPPeerSpec) { s.ASN = 4294967294; s.LocalASN = 4200000000 })),
-		Entry("IPv6 peer", peer(func(s *v1.BGPPeerSpec) { s.Address = "2001:db8::1"; s.SourceAddress = "2001:db8::2" })),
-		Entry("well-known communities", adv(func(s *v1.BGPAdvertisementSpec) {
-			s.Communities = []v1.Community{"no-export", "graceful-shutdown", "blackhole", "65535:65535", "0:0"}
-			s.LargeCommunities = []v1.LargeCommunity{"4294967295:0:4294967295"}
+		Entry("short timers", peer(func(s *v1alpha1.BGPPeerSpec) { s.HoldTime = dur("3s"); s.KeepaliveTime = dur("1s") })),
+		Entry("4-byte ASN", peer(func(s *v1alpha1.BGPPeerSpec) { s.ASN = 4294967294; s.LocalASN = 4200000000 })),
+		Entry("IPv6 peer", peer(func(s *v1alpha1.BGPPeerSpec) { s.Address = "2001:db8::1"; s.SourceAddress = "2001:db8::2" })),
+		Entry("well-known communities", adv(func(s *v1alpha1.BGPAdvertisementSpec) {
+			s.Communities = []v1alpha1.Community{"no-export", "graceful-shutdown", "blackhole", "65535:65535", "0:0"}
+			s.LargeCommunities = []v1alpha1.LargeCommunity{"4294967295:0:4294967295"}
 		})),
 		Entry("IPv6 allocation", alloc("2001-db8--1", "2001:db8::1")),
 		Entry("IPv6 allocation of an address ending in ::", alloc("2001-db8--0", "2001:db8::")),
@@ -141,8 +145,8 @@ var _ = Describe("Admission of invalid objects", func() {
 	)
 
 	It("defaults what the user leaves out", func() {
-		p := peer(func(*v1.BGPPeerSpec) {})
-		p.Spec.BFD = &v1.BFD{Enabled: true}
+		p := peer(func(*v1alpha1.BGPPeerSpec) {})
+		p.Spec.BFD = &v1alpha1.BFD{Enabled: true}
 		Expect(k8s.Create(ctx, p)).To(Succeed())
 		Expect(p.Spec.Port).To(Equal(int32(179)))
 		// The timers are not defaulted by the schema (a stored default would
@@ -156,7 +160,7 @@ var _ = Describe("Admission of invalid objects", func() {
 		pl := pool("192.0.2.0/24")
 		Expect(k8s.Create(ctx, pl)).To(Succeed())
 		Expect(pl.Spec.AutoAssign).To(Equal(ptr.To(true)))
-		a := adv(func(*v1.BGPAdvertisementSpec) {})
+		a := adv(func(*v1alpha1.BGPAdvertisementSpec) {})
 		Expect(k8s.Create(ctx, a)).To(Succeed())
 		Expect(*a.Spec.AggregationLength).To(Equal(int32(32)))
 		Expect(*a.Spec.AggregationLengthV6).To(Equal(int32(128)))
@@ -167,7 +171,7 @@ var _ = Describe("Admission of invalid objects", func() {
 	// schema, so setting only one of them is always admitted.
 	DescribeTable("BGP timers are admitted or rejected as documented, with their effective values",
 		func(hold, keepalive, rejection string, wantHold, wantKeepalive time.Duration) {
-			p := peer(func(s *v1.BGPPeerSpec) {
+			p := peer(func(s *v1alpha1.BGPPeerSpec) {
 				if hold != "" {
 					s.HoldTime = dur(hold)
 				}
@@ -183,7 +187,7 @@ var _ = Describe("Admission of invalid objects", func() {
 			}
 			Expect(err).NotTo(HaveOccurred())
 			// Read back what the API server stored: nothing filled in.
-			var got v1.BGPPeer
+			var got v1alpha1.BGPPeer
 			Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), &got)).To(Succeed())
 			Expect(got.Spec.HoldTime).To(Equal(p.Spec.HoldTime))
 			Expect(got.Spec.KeepaliveTime).To(Equal(p.Spec.KeepaliveTime))

@@ -9,14 +9,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	ipamctrl "github.com/bgplb/bgplb/controllers/ipam"
+	"github.com/bgplb/bgplb/controllers/ipam"
 )
 
 // whileStopped runs fn with the controller stopped, then starts it again.
 func whileStopped(fn func()) {
 	GinkgoHelper()
 	controller.stop()
-	defer func() { controller = startController(ipamctrl.Options{DefaultClass: true}) }()
+	defer func() { controller = startController(ipam.Options{DefaultClass: true}) }()
 	fn()
 }
 

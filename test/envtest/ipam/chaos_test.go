@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	ipamctrl "github.com/bgplb/bgplb/controllers/ipam"
+	"github.com/bgplb/bgplb/controllers/ipam"
 )
 
 // The chaos spec: the controller is killed and restarted again and again
@@ -39,7 +39,7 @@ var _ = Describe("Controller restarts during a burst", Ordered, func() {
 		controller = nil
 		DeferCleanup(func() {
 			if controller == nil {
-				controller = startController(ipamctrl.Options{DefaultClass: true})
+				controller = startController(ipam.Options{DefaultClass: true})
 			}
 		})
 		watcher = watchStatuses(ns)
@@ -62,7 +62,7 @@ var _ = Describe("Controller restarts during a burst", Ordered, func() {
 
 		restarts := 0
 		for done := false; !done || restarts < 8; restarts++ {
-			c := startController(ipamctrl.Options{DefaultClass: true})
+			c := startController(ipam.Options{DefaultClass: true})
 			time.Sleep(time.Duration(150+rand.IntN(450)) * time.Millisecond)
 			c.stop()
 			select {
@@ -71,7 +71,7 @@ var _ = Describe("Controller restarts during a burst", Ordered, func() {
 			default:
 			}
 		}
-		controller = startController(ipamctrl.Options{DefaultClass: true})
+		controller = startController(ipam.Options{DefaultClass: true})
 		AddReportEntry("controller restarts during the burst", restarts)
 
 		Eventually(func() int {

@@ -16,7 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	ipamctrl "github.com/bgplb/bgplb/controllers/ipam"
+	"github.com/bgplb/bgplb/controllers/ipam"
 	"github.com/bgplb/bgplb/test/bench/benchutil"
 	"github.com/bgplb/bgplb/test/envtest/framework"
 )
@@ -55,7 +55,7 @@ var _ = Describe("Leader killed during a burst", Ordered, func() {
 			for _, c := range replicas {
 				c.Stop(5 * time.Second)
 			}
-			controller = startController(ipamctrl.Options{DefaultClass: true})
+			controller = startController(ipam.Options{DefaultClass: true})
 		})
 		start()
 		start()

@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	ipamctrl "github.com/bgplb/bgplb/controllers/ipam"
+	"github.com/bgplb/bgplb/controllers/ipam"
 )
 
 // Several controllers at once, without leader election: what a leader change
@@ -37,10 +37,10 @@ var _ = Describe("Several controllers at once during a burst", Ordered, func() {
 			for _, c := range running {
 				c.stop()
 			}
-			controller = startController(ipamctrl.Options{DefaultClass: true})
+			controller = startController(ipam.Options{DefaultClass: true})
 		})
 		for range n {
-			running = append(running, startController(ipamctrl.Options{DefaultClass: true}))
+			running = append(running, startController(ipam.Options{DefaultClass: true}))
 		}
 		keys := map[string]string{}
 		for i := range total {

@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	ipamctrl "github.com/bgplb/bgplb/controllers/ipam"
+	"github.com/bgplb/bgplb/controllers/ipam"
 )
 
 // Point 4 of the issue: which pool a Service gets its address from.
@@ -96,7 +96,7 @@ var _ = Describe("Pool edits and deletion", func() {
 		createPool("p-del", []string{"192.0.2.96/30"})
 		createService(ns, "holder")
 		Eventually(ingressIPs(ns, "holder")).Should(HaveExactElements("192.0.2.96"))
-		Eventually(func() []string { return getPool("p-del").Finalizers }).Should(ContainElement(ipamctrl.PoolFinalizer))
+		Eventually(func() []string { return getPool("p-del").Finalizers }).Should(ContainElement(ipam.PoolFinalizer))
 
 		Expect(k8s.Delete(ctx, &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "p-del"}})).To(Succeed())
 		Eventually(poolCondition("p-del", v1alpha1.PoolDeleting)).Should(Equal("True/WaitingForRelease"))
@@ -130,13 +130,13 @@ var _ = Describe("Pool edits and deletion", func() {
 		Expect(ingressIPs(ns, "a")()).To(HaveExactElements("192.0.2.100"))
 		Eventually(eventsFor(ns, "a")).Should(ContainElement(HavePrefix("Warning/AddressOutsidePool")))
 		Expect(condition(ns, "b")()).To(Equal("True/Allocated"))
-		Eventually(poolCondition("p-edit", ipamctrl.PoolAddressesOutsideRanges)).Should(Equal("True/AddressesOutsideRanges"))
+		Eventually(poolCondition("p-edit", ipam.PoolAddressesOutsideRanges)).Should(Equal("True/AddressesOutsideRanges"))
 		Eventually(eventsFor("default", "p-edit")).Should(ContainElement(HavePrefix("Warning/AddressesOutsideRanges")))
 
 		createService(ns, "c")
 		Eventually(ingressIPs(ns, "c")).Should(HaveExactElements("192.0.2.102"))
 		deleteServiceAndWaitReleased(ns, "a")
-		Eventually(poolCondition("p-edit", ipamctrl.PoolAddressesOutsideRanges)).Should(Equal("<none>"))
+		Eventually(poolCondition("p-edit", ipam.PoolAddressesOutsideRanges)).Should(Equal("<none>"))
 		createService(ns, "d")
 		Eventually(ingressIPs(ns, "d")).Should(HaveExactElements("192.0.2.103"))
 		createService(ns, "e")

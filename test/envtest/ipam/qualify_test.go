@@ -8,7 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	ipamctrl "github.com/bgplb/bgplb/controllers/ipam"
+	"github.com/bgplb/bgplb/controllers/ipam"
 )
 
 // Point 1 of the issue: which Services bgplb handles, and release when a
@@ -65,7 +65,7 @@ var _ = Describe("Which Services get addresses", func() {
 	})
 
 	Context("with --default-class=false", Ordered, func() {
-		withController(ipamctrl.Options{DefaultClass: false})
+		withController(ipam.Options{DefaultClass: false})
 
 		It("leaves Services without a class alone", func() {
 			ns := newNamespace()

@@ -29,7 +29,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	ipamctrl "github.com/bgplb/bgplb/controllers/ipam"
+	"github.com/bgplb/bgplb/controllers/ipam"
 	"github.com/bgplb/bgplb/test/envtest/framework"
 )
 
@@ -65,7 +65,7 @@ var _ = BeforeSuite(func() {
 	env, err = framework.Start(framework.Options{})
 	Expect(err).NotTo(HaveOccurred())
 	k8s = env.Client
-	controller = startController(ipamctrl.Options{DefaultClass: true})
+	controller = startController(ipam.Options{DefaultClass: true})
 })
 
 var _ = AfterSuite(func() {
@@ -87,7 +87,7 @@ var starts atomic.Int32
 
 // startController starts a manager with the IPAM controllers, as
 // `bgplb controller` does, and waits until it serves.
-func startController(opts ipamctrl.Options) *runningController {
+func startController(opts ipam.Options) *runningController {
 	GinkgoHelper()
 	cfg := *env.Config
 	cfg.QPS, cfg.Burst = 500, 1000
@@ -100,7 +100,7 @@ func startController(opts ipamctrl.Options) *runningController {
 		Logger:     ctrl.Log.WithName(fmt.Sprintf("manager-%d", starts.Add(1))),
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(ipamctrl.Setup(mgr, opts)).To(Succeed())
+	Expect(ipam.Setup(mgr, opts)).To(Succeed())
 	c, cancel := context.WithCancel(ctx)
 	rc := &runningController{cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -119,14 +119,14 @@ func (rc *runningController) stop() {
 
 // withController runs the specs of a container against a controller
 // started with other options, and restores the default one afterwards.
-func withController(opts ipamctrl.Options) {
+func withController(opts ipam.Options) {
 	BeforeAll(func() {
 		controller.stop()
 		controller = startController(opts)
 	})
 	AfterAll(func() {
 		controller.stop()
-		controller = startController(ipamctrl.Options{DefaultClass: true})
+		controller = startController(ipam.Options{DefaultClass: true})
 	})
 }
 
