@@ -200,3 +200,32 @@ func (c *Cluster) WaitRoutes(ctx context.Context, addr netip.Addr, timeout time.
 	})
 	return out, err
 }
+
+// WaitEndpoints waits until Service ns/name's EndpointSlices list want
+// ready endpoints in every family the Service has.
+func (c *Cluster) WaitEndpoints(ctx context.Context, ns, name string, want int, timeout time.Duration) error {
+	return waitUntil(ctx, timeout, func() error {
+		svc, err := c.Clientset.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		eps, err := c.Clientset.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + name})
+		if err != nil {
+			return err
+		}
+		ready := map[string]int{}
+		for _, s := range eps.Items {
+			for _, e := range s.Endpoints {
+				if e.Conditions.Ready != nil && *e.Conditions.Ready {
+					ready[string(s.AddressType)]++
+				}
+			}
+		}
+		for _, f := range svc.Spec.IPFamilies {
+			if ready[string(f)] < want {
+				return fmt.Errorf("service %s/%s: %d of %d ready %s endpoints", ns, name, ready[string(f)], want, f)
+			}
+		}
+		return nil
+	})
+}

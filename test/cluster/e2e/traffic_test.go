@@ -29,6 +29,7 @@ var _ = Describe("traffic through kube-proxy to real pods", Ordered, func() {
 		Expect(err).NotTo(HaveOccurred())
 		_, err = cl.Kubectl(ctx, "-n", ns, "rollout", "status", "deployment/"+name, "--timeout=3m")
 		Expect(err).NotTo(HaveOccurred())
+		Expect(cl.WaitEndpoints(ctx, ns, name, 3, time.Minute)).To(Succeed())
 		addrs, err = cl.ServiceAddresses(ctx, ns, name, 2, time.Minute)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(addrs).To(HaveLen(2))

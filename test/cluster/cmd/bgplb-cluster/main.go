@@ -141,6 +141,9 @@ func setup(ctx context.Context, c *cluster.Cluster, out io.Writer, t0 time.Time,
 	if _, err := c.Kubectl(ctx, "-n", ns, "rollout", "status", "deployment/"+name, "--timeout=3m"); err != nil {
 		return err
 	}
+	if err := c.WaitEndpoints(ctx, ns, name, 3, time.Minute); err != nil {
+		return err
+	}
 	addrs, err := c.ServiceAddresses(ctx, ns, name, 2, time.Minute)
 	if err != nil {
 		return err
