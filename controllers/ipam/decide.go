@@ -132,7 +132,8 @@ func (s *State) heldLocked(in ServiceInput) []*record {
 		// very address since), the Service takes it back: the status wins.
 		ref := v1alpha1.ServiceReference{Namespace: in.Key.Namespace, Name: in.Key.Name, UID: in.UID}
 		for rec := range s.releasing[in.Key] {
-			if s.recs[rec.addr] == rec && slices.Contains(in.Ingress, rec.addr) {
+			others := len(rec.want) > 0 && (in.Req.SharingKey == "" || rec.key != in.Req.SharingKey)
+			if s.recs[rec.addr] == rec && slices.Contains(in.Ingress, rec.addr) && !others {
 				s.joinLocked(rec, ref)
 			}
 		}

@@ -178,6 +178,16 @@ func (s *State) adoptObjectLocked(rec *record, obj *v1alpha1.IPAllocation) {
 		}
 	}
 	rec.want = nil
+	// Releases pending for Services the object does not name are moot: the
+	// object no longer says they hold the address.
+	for k, m := range s.releasing {
+		if _, ok := m[rec]; ok && !slices.ContainsFunc(obj.Spec.Services, func(r v1alpha1.ServiceReference) bool { return refKey(r) == k }) {
+			delete(m, rec)
+			if len(m) == 0 {
+				delete(s.releasing, k)
+			}
+		}
+	}
 	if rec.pool != obj.Spec.Pool {
 		s.alloc.Release(rec.addr)
 		_ = s.alloc.ReserveAny(obj.Spec.Pool, rec.addr)
