@@ -24,7 +24,7 @@ func runController(args []string) error {
 	renewDeadline := fs.Duration("leader-election-renew-deadline", 10*time.Second,
 		"How long the leader keeps retrying to renew before it stops leading; must be less than the lease duration.")
 	retryPeriod := fs.Duration("leader-election-retry-period", 2*time.Second, "How often candidates try to acquire or renew the lease.")
-	defaultClass := fs.Bool("default-class", true, "Also handle LoadBalancer Services that set no loadBalancerClass.")
+	defaultClass := bindDefaultClass(fs)
 	workers := fs.Int("workers", 16, "Services reconciled concurrently (decisions are serialized; API writes overlap).")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -47,6 +47,14 @@ func (c *commonFlags) bind(fs *flag.FlagSet, metricsDefault, probeDefault string
 	c.zap.BindFlags(fs)
 }
 
+// bindDefaultClass binds --default-class, which the controller (addresses)
+// and the speaker (announcements) both take: they decide which Services are
+// bgplb's by the same rule, ownership.Qualifies, and must be given the same
+// value.
+func bindDefaultClass(fs *flag.FlagSet) *bool {
+	return fs.Bool("default-class", true, "Also handle LoadBalancer Services that set no loadBalancerClass.")
+}
+
 func (c *commonFlags) restConfig() (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error

@@ -20,6 +20,7 @@ func runSpeaker(args []string) error {
 	nodeName := fs.String("node-name", os.Getenv("NODE_NAME"), "Name of the Node this speaker runs on (from the downward API); defaults to $NODE_NAME.")
 	listenPort := fs.Int("bgp-listen-port", 0, "TCP port to accept BGP connections on; 0 (the default) does not listen, the speaker only connects out.")
 	drain := fs.Duration("drain-time", 30*time.Second, "How long a node excluded from load balancers announces its routes with GRACEFUL_SHUTDOWN before withdrawing them.")
+	defaultClass := bindDefaultClass(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -37,14 +38,16 @@ func runSpeaker(args []string) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	stop, err := setupSpeaker(mgr, speakerOptions{NodeName: *nodeName, ListenPort: *listenPort, DrainTime: *drain})
+	stop, err := setupSpeaker(mgr, speakerOptions{
+		NodeName: *nodeName, ListenPort: *listenPort, DrainTime: *drain, DefaultClass: *defaultClass,
+	})
 	if err != nil {
 		return err
 	}
 	if err := addProbes(mgr); err != nil {
 		return err
 	}
-	log.Info("starting", "version", versionString())
+	log.Info("starting", "version", versionString(), "defaultClass", *defaultClass)
 	err = mgr.Start(ctrl.SetupSignalHandler())
 	if stop != nil {
 		stop()
@@ -57,7 +60,8 @@ func runSpeaker(args []string) error {
 
 // speakerOptions are the settings of the speaker's reconciler.
 type speakerOptions struct {
-	NodeName   string
-	ListenPort int
-	DrainTime  time.Duration
+	NodeName     string
+	ListenPort   int
+	DrainTime    time.Duration
+	DefaultClass bool
 }

@@ -45,7 +45,9 @@ func setupSpeaker(mgr ctrl.Manager, opts speakerOptions) (stop func(), err error
 	if err != nil {
 		return nil, fmt.Errorf("creating the BGP speaker: %w", err)
 	}
-	h, err := speaker.Setup(mgr, speaker.Options{NodeName: opts.NodeName, BGP: spk, DrainTime: opts.DrainTime})
+	h, err := speaker.Setup(mgr, speaker.Options{
+		NodeName: opts.NodeName, BGP: spk, DrainTime: opts.DrainTime, DefaultClass: &opts.DefaultClass,
+	})
 	if err != nil {
 		return nil, err
 	}

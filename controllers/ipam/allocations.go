@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/controllers/internal/ownership"
 	"github.com/bgplb/bgplb/internal/allocator"
 )
 
@@ -162,7 +163,7 @@ func (r *ServiceReconciler) stillWanted(ctx context.Context, addr netip.Addr, re
 			}
 			return nil, fmt.Errorf("reading Service %s/%s before releasing %s: %w", ref.Namespace, ref.Name, addr, err)
 		}
-		if (ref.UID != "" && svc.UID != ref.UID) || !Qualifies(svc, r.defaultClass) {
+		if (ref.UID != "" && svc.UID != ref.UID) || !ownership.Qualifies(svc, r.defaultClass) {
 			continue
 		}
 		req, _ := ParseRequest(svc)

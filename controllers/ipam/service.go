@@ -12,18 +12,6 @@ import (
 	"github.com/bgplb/bgplb/internal/allocator"
 )
 
-// Qualifies reports whether bgplb gives the Service addresses: type
-// LoadBalancer with class bgplb.io/bgp, or with no class when defaultClass.
-func Qualifies(svc *corev1.Service, defaultClass bool) bool {
-	if svc == nil || svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	if svc.Spec.LoadBalancerClass == nil {
-		return defaultClass
-	}
-	return *svc.Spec.LoadBalancerClass == v1alpha1.LoadBalancerClass
-}
-
 // FamilyNeeds returns the families a Service gets addresses of, primary
 // first, and whether it needs all of them (false: at least one, the others
 // when a pool allows). SingleStack takes ipFamilies[0]; PreferDualStack both,

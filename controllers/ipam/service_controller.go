@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/controllers/internal/ownership"
 )
 
 // ServiceReconciler gives LoadBalancer Services their addresses. It reads
@@ -139,7 +140,7 @@ func (r *ServiceReconciler) getService(ctx context.Context, key types.Namespaced
 // input gathers what a decision needs from the Service and the cache.
 func (r *ServiceReconciler) input(ctx context.Context, key types.NamespacedName, svc *corev1.Service) ServiceInput {
 	in := ServiceInput{Key: key}
-	if !Qualifies(svc, r.defaultClass) {
+	if !ownership.Qualifies(svc, r.defaultClass) {
 		return in
 	}
 	in.Manage, in.UID = true, svc.UID
@@ -161,7 +162,7 @@ func (r *ServiceReconciler) input(ctx context.Context, key types.NamespacedName,
 func (r *ServiceReconciler) lookup(ctx context.Context) ShareLookup {
 	return func(k svcKey) (ShareInfo, bool) {
 		svc := &corev1.Service{}
-		if err := r.services.Get(ctx, k, svc); err != nil || !Qualifies(svc, r.defaultClass) {
+		if err := r.services.Get(ctx, k, svc); err != nil || !ownership.Qualifies(svc, r.defaultClass) {
 			return ShareInfo{}, false
 		}
 		req, err := ParseRequest(svc)
@@ -246,7 +247,7 @@ func joinAddrs(as []netip.Addr) string {
 // controller wrote.
 func (r *ServiceReconciler) servicePredicate() predicate.TypedPredicate[*corev1.Service] {
 	relevant := func(svc *corev1.Service) bool {
-		return Qualifies(svc, r.defaultClass) || meta.FindStatusCondition(svc.Status.Conditions, v1alpha1.ConditionAddressAllocated) != nil ||
+		return ownership.Qualifies(svc, r.defaultClass) || meta.FindStatusCondition(svc.Status.Conditions, v1alpha1.ConditionAddressAllocated) != nil ||
 			r.state.Knows(client.ObjectKeyFromObject(svc))
 	}
 	return predicate.TypedFuncs[*corev1.Service]{

@@ -8,34 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 
-	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/allocator"
 )
-
-func TestQualifies(t *testing.T) {
-	lb := func(class *string) *corev1.Service {
-		return &corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, LoadBalancerClass: class}}
-	}
-	for _, tc := range []struct {
-		name         string
-		svc          *corev1.Service
-		defaultClass bool
-		want         bool
-	}{
-		{"ours", lb(ptr.To(v1alpha1.LoadBalancerClass)), true, true},
-		{"ours without default class", lb(ptr.To(v1alpha1.LoadBalancerClass)), false, true},
-		{"no class", lb(nil), true, true},
-		{"no class, default class off", lb(nil), false, false},
-		{"other class", lb(ptr.To("example.com/lb")), true, false},
-		{"ClusterIP", &corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP}}, true, false},
-		{"NodePort", &corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort}}, true, false},
-		{"gone", nil, true, false},
-	} {
-		if got := Qualifies(tc.svc, tc.defaultClass); got != tc.want {
-			t.Errorf("%s: Qualifies = %v, want %v", tc.name, got, tc.want)
-		}
-	}
-}
 
 func TestFamilyNeeds(t *testing.T) {
 	v4, v6 := corev1.IPv4Protocol, corev1.IPv6Protocol

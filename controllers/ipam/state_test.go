@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/controllers/internal/ownership"
 	"github.com/bgplb/bgplb/internal/allocator"
 )
 
@@ -87,7 +88,7 @@ func (w *world) decide(k svcKey) Decision {
 	w.t.Helper()
 	svc := w.svcs[k]
 	in := ServiceInput{Key: k}
-	if Qualifies(svc, true) {
+	if ownership.Qualifies(svc, true) {
 		in.Manage, in.UID = true, svc.UID
 		in.Families, in.RequireAll = FamilyNeeds(svc)
 		in.Req, in.ReqErr = ParseRequest(svc)

@@ -42,6 +42,9 @@ type Inputs struct {
 	EndpointSlices map[types.NamespacedName][]*discoveryv1.EndpointSlice
 	// Secrets in the install namespace, by name (BGP passwords).
 	Secrets map[string]*corev1.Secret
+	// DefaultClass: Services without a loadBalancerClass are bgplb's too
+	// (--default-class, the same flag and rule as the controller's).
+	DefaultClass bool
 	// PreviousASN is the global ASN applied last (0 if none). It is kept
 	// while a selected peer still uses it, because changing the global ASN
 	// restarts the BGP server and so every session.
@@ -106,9 +109,10 @@ type Desired struct {
 //   - An address is announced only when an IPAllocation lists a Service
 //     holding it (invariant 3) and at least one of its Services (several
 //     when shared) wants it: the Service still exists with the recorded
-//     UID, is of type LoadBalancer and of bgplb's class (or none), is not
-//     being deleted, and has a usable endpoint: ready, or serving while
-//     terminating (kube-proxy still sends traffic to those). With
+//     UID, is not being deleted, is of type LoadBalancer and of bgplb's
+//     class (or of none, unless DefaultClass is off: ownership.Qualifies,
+//     the controller's rule), and has a usable endpoint: ready, or serving
+//     while terminating (kube-proxy still sends traffic to those). With
 //     externalTrafficPolicy Local the endpoint must be on this node.
 //   - It is announced through every BGPAdvertisement that selects this
 //     node and the allocation's pool, to the advertisement's peers (all

@@ -167,7 +167,7 @@ func slice(eps ...ep) *discoveryv1.EndpointSlice {
 			n = ptr.To(e.node)
 		}
 		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{
-			Addresses: []string{"10.0.0.1"},
+			Addresses: []string{"198.19.0.1"},
 			NodeName:  n,
 			Conditions: discoveryv1.EndpointConditions{
 				Ready: tri(e.ready), Serving: tri(e.serving), Terminating: tri(e.terminating),
@@ -196,6 +196,8 @@ type world struct {
 	drainAt   time.Time
 	drain     time.Duration
 	now       time.Time
+	// noDefaultClass runs the speaker with --default-class=false.
+	noDefaultClass bool
 }
 
 func (w world) inputs() Inputs {
@@ -208,6 +210,7 @@ func (w world) inputs() Inputs {
 		Services:       map[types.NamespacedName]*corev1.Service{},
 		EndpointSlices: map[types.NamespacedName][]*discoveryv1.EndpointSlice{},
 		Secrets:        map[string]*corev1.Secret{},
+		DefaultClass:   !w.noDefaultClass,
 		PreviousASN:    w.prevASN,
 		DrainSince:     w.drainAt,
 		DrainTime:      w.drain,
@@ -329,6 +332,11 @@ func TestComputeAnnouncements(t *testing.T) {
 			w.svcs[0].Spec.LoadBalancerClass = ptr.To("example.com/other")
 		}, none},
 		{"Service of bgplb's class", func(w *world) {
+			w.svcs[0].Spec.LoadBalancerClass = ptr.To(v1alpha1.LoadBalancerClass)
+		}, one},
+		{"Service without a class, --default-class=false", func(w *world) { w.noDefaultClass = true }, none},
+		{"Service of bgplb's class, --default-class=false", func(w *world) {
+			w.noDefaultClass = true
 			w.svcs[0].Spec.LoadBalancerClass = ptr.To(v1alpha1.LoadBalancerClass)
 		}, one},
 		{"Service being deleted", func(w *world) {

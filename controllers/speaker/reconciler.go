@@ -58,7 +58,10 @@ type NodeReconciler struct {
 	Reader    client.Reader
 	BGP       BGP
 	DrainTime time.Duration
-	Recorder  events.EventRecorder
+	// DefaultClass: Services without a loadBalancerClass are bgplb's too
+	// (--default-class).
+	DefaultClass bool
+	Recorder     events.EventRecorder
 	// Now returns the current time (tests may replace it).
 	Now func() time.Time
 
@@ -98,6 +101,7 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Re
 	r.drainSince = NextDrainSince(excluded, r.drainSince, persisted, now)
 	in.DrainSince, in.DrainTime, in.Now = r.drainSince, r.DrainTime, now
 	in.PreviousASN = r.lastASN
+	in.DefaultClass = r.DefaultClass
 
 	d := Compute(in)
 	r.reportProblems(log, d.Problems, objs)

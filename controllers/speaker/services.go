@@ -6,15 +6,19 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/controllers/internal/ownership"
 )
 
 // anyServiceWants reports whether one of the Services of an allocation
-// (several when the address is shared) wants it announced from this node.
+// (several when the address is shared) wants it announced from this node:
+// it is still the Service the allocation was made for, bgplb's by the same
+// rule the controller applies (ownership.Qualifies with --default-class),
+// and has a usable endpoint.
 func anyServiceWants(alloc *v1alpha1.IPAllocation, in Inputs, nodeName string) bool {
 	for _, ref := range alloc.Spec.Services {
 		key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
 		svc := in.Services[key]
-		if !serviceQualifies(svc, ref) {
+		if !stillHolder(svc, ref) || !ownership.Qualifies(svc, in.DefaultClass) {
 			continue
 		}
 		local := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
@@ -25,19 +29,14 @@ func anyServiceWants(alloc *v1alpha1.IPAllocation, in Inputs, nodeName string) b
 	return false
 }
 
-// serviceQualifies reports whether the Service is still the one the
-// allocation was made for and still wants a bgplb address.
-func serviceQualifies(svc *corev1.Service, ref v1alpha1.ServiceReference) bool {
+// stillHolder reports whether the Service is still the one the allocation
+// was made for: it exists, is not being deleted, and has the recorded UID
+// (when one is recorded). Whether bgplb owns it is ownership.Qualifies.
+func stillHolder(svc *corev1.Service, ref v1alpha1.ServiceReference) bool {
 	if svc == nil || svc.DeletionTimestamp != nil {
 		return false
 	}
-	if ref.UID != "" && svc.UID != ref.UID {
-		return false // deleted and re-created under the same name
-	}
-	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	return svc.Spec.LoadBalancerClass == nil || *svc.Spec.LoadBalancerClass == v1alpha1.LoadBalancerClass
+	return ref.UID == "" || svc.UID == ref.UID // else deleted and re-created under the same name
 }
 
 // hasUsableEndpoint reports whether the slices hold an endpoint traffic can

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -35,6 +36,10 @@ type Options struct {
 	// DrainTime is how long an excluded node announces its routes with
 	// GRACEFUL_SHUTDOWN before withdrawing them.
 	DrainTime time.Duration
+	// DefaultClass: whether Services without a loadBalancerClass are
+	// bgplb's too (--default-class; it must match the controller's). Nil
+	// means true, the flag's default.
+	DefaultClass *bool
 	// StatusInterval is how often the sessions are polled, and the least
 	// time between two writes of the node's BGPNodeStatus. Default 1s.
 	StatusInterval time.Duration
@@ -93,14 +98,15 @@ func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
 	recorder := mgr.GetEventRecorder("bgplb-speaker")
 	hub := newViewHub()
 	r := &NodeReconciler{
-		NodeName:  opts.NodeName,
-		Reader:    c,
-		BGP:       opts.BGP,
-		DrainTime: opts.DrainTime,
-		Recorder:  recorder,
-		Now:       time.Now,
-		hub:       hub,
-		stores:    st,
+		NodeName:     opts.NodeName,
+		Reader:       c,
+		BGP:          opts.BGP,
+		DrainTime:    opts.DrainTime,
+		DefaultClass: ptr.Deref(opts.DefaultClass, true),
+		Recorder:     recorder,
+		Now:          time.Now,
+		hub:          hub,
+		stores:       st,
 	}
 	key := reconcile.Request{NamespacedName: types.NamespacedName{Name: opts.NodeName}}
 	b := ctrl.NewControllerManagedBy(mgr).Named("speaker-node")
