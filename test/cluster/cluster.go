@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -124,6 +125,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err := Check(); err != nil {
 		return nil, err
 	}
+	closeInheritedOnExec()
 	for _, img := range opts.Images {
 		if _, err := os.Stat(img); err != nil {
 			return nil, fmt.Errorf("cluster: image %s: %w (make cluster-images builds them)", img, err)
@@ -713,3 +715,20 @@ func (c *Cluster) deletePods(timeout time.Duration) {
 
 // StopOnSignal stops the cluster on SIGINT/SIGTERM, then exits.
 func (c *Cluster) StopOnSignal() (stop func()) { return lab.OnSignal(c.Stop) }
+
+// closeInheritedOnExec marks every file descriptor this process inherited
+// (beyond stdin, stdout, stderr) close-on-exec, so the daemons the cluster
+// starts do not hold them. Run under `flock LOCK cmd`, the lock's fd would
+// otherwise outlive a crashed run in every orphaned daemon, and the next
+// run (which would remove them) waits for the lock forever.
+func closeInheritedOnExec() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
+}
