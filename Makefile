@@ -115,7 +115,7 @@ CLUSTER_BIN = $(BIN)/cluster
 CLUSTER_ASSETS = export BGPLB_CLUSTER_ASSETS="$$(hack/cluster-assets.sh)"
 DEMO_FLAGS ?=
 
-.PHONY: cluster-assets cluster-images demo-cluster cluster-cleanup
+.PHONY: cluster-assets cluster-images demo-cluster cluster-cleanup test-cluster
 
 cluster-assets: ## Build (once) and print the dir of kubelet, kube-proxy, kube-controller-manager, kube-scheduler, kubectl (v1.37.2).
 	@hack/cluster-assets.sh
@@ -138,3 +138,8 @@ demo-cluster: ## The demo on a real-node cluster: kubelets, containerd, kube-pro
 cluster-cleanup: ## Remove what a crashed real-node cluster left (processes, containers, mounts, cgroups, namespaces) (root).
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/bgplb-cluster ./test/cluster/cmd/bgplb-cluster
 	$(BIN)/bgplb-cluster cleanup
+
+test-cluster: ## e2e specs on the real-node cluster (test/cluster/e2e: traffic through kube-proxy to pods, leader pod deleted during a burst) (root).
+	@hack/lab-deps.sh --cluster --check
+	@$(MAKE) --no-print-directory cluster-images
+	@$(CLUSTER_ASSETS) && BGPLB_CLUSTER_E2E=1 $(GO) test -v -count=1 -timeout 30m ./test/cluster/e2e/ -ginkgo.v

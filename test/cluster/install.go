@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -224,6 +225,63 @@ func (c *Cluster) WaitEndpoints(ctx context.Context, ns, name string, want int, 
 		for _, f := range svc.Spec.IPFamilies {
 			if ready[string(f)] < want {
 				return fmt.Errorf("service %s/%s: %d of %d ready %s endpoints", ns, name, ready[string(f)], want, f)
+			}
+		}
+		return nil
+	})
+}
+
+// WaitProxied waits until kube-proxy on every node has programmed Service
+// ns/name: its load-balancer addresses and every ready endpoint appear in
+// the node's NAT rules of that family. The routers may route an address a
+// moment before that: bgplb announces what the controller allocated,
+// kube-proxy syncs its rules at most once a second (longer when busy), and
+// a node without the rules answers with ICMP unreachable.
+func (c *Cluster) WaitProxied(ctx context.Context, ns, name string, timeout time.Duration) error {
+	return waitUntil(ctx, timeout, func() error {
+		svc, err := c.Clientset.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		eps, err := c.Clientset.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + name})
+		if err != nil {
+			return err
+		}
+		want := map[bool][]string{} // IPv6? -> strings the rules must hold
+		for _, in := range svc.Status.LoadBalancer.Ingress {
+			if a, err := netip.ParseAddr(in.IP); err == nil {
+				want[a.Is6()] = append(want[a.Is6()], " "+a.String()+"/")
+			}
+		}
+		for _, s := range eps.Items {
+			for _, e := range s.Endpoints {
+				if e.Conditions.Ready == nil || !*e.Conditions.Ready {
+					continue
+				}
+				for _, ip := range e.Addresses {
+					for _, p := range s.Ports {
+						if a, err := netip.ParseAddr(ip); err == nil && p.Port != nil {
+							want[a.Is6()] = append(want[a.Is6()], "--to-destination "+netip.AddrPortFrom(a, uint16(*p.Port)).String())
+						}
+					}
+				}
+			}
+		}
+		for _, n := range c.Nodes {
+			for v6, needles := range want {
+				save := "iptables-save"
+				if v6 {
+					save = "ip6tables-save"
+				}
+				out, err := exec.CommandContext(ctx, "nsenter", "--net=/run/netns/"+n.Lab.Netns, save, "-t", "nat").CombinedOutput()
+				if err != nil {
+					return fmt.Errorf("%s on %s: %w: %s", save, n.Name, err, out)
+				}
+				for _, s := range needles {
+					if !strings.Contains(string(out), s) {
+						return fmt.Errorf("kube-proxy on %s has no rule with %q for %s/%s yet", n.Name, strings.TrimSpace(s), ns, name)
+					}
+				}
 			}
 		}
 		return nil

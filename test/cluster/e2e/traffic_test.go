@@ -48,19 +48,16 @@ var _ = Describe("traffic through kube-proxy to real pods", Ordered, func() {
 	It("answers from the pods of the Deployment, over IPv4 and IPv6, with no failed request", func(ctx SpecContext) {
 		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + name})
 		Expect(err).NotTo(HaveOccurred())
+		// Routers may route the addresses a moment before every kube-proxy
+		// has programmed them: wait for every node's rules.
+		t := time.Now()
+		Expect(cl.WaitProxied(ctx, ns, name, time.Minute)).To(Succeed())
+		fmt.Fprintf(GinkgoWriter, "programmed by kube-proxy on every node %s after the routes\n", time.Since(t).Round(time.Millisecond))
 		podNode := map[string]string{}
 		for _, p := range pods.Items {
 			podNode[p.Name] = p.Spec.NodeName
 		}
 		for _, a := range addrs {
-			// Routers may route the address a moment before every
-			// kube-proxy has programmed it: wait for the first answer.
-			Eventually(func() error {
-				rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				defer cancel()
-				_, err := cl.Lab.Client().HTTPGet(rctx, lab.ServiceURL(a, 80))
-				return err
-			}, time.Minute).Should(Succeed())
 			seen := map[string]int{}
 			for i := 0; i < 30; i++ {
 				rctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -169,27 +169,18 @@ func setup(ctx context.Context, c *cluster.Cluster, out io.Writer, t0 time.Time,
 		fmt.Fprintf(out, "\n== r1: vtysh -c 'show bgp ipv4 unicast %s/32'\n%s", addrs[0], indent(text))
 	}
 
+	// The routers may route the addresses a moment before every kube-proxy
+	// has programmed them (they sync at most once a second): wait for
+	// every node's rules, then every request must succeed.
+	t := time.Now()
+	if err := c.WaitProxied(ctx, ns, name, time.Minute); err != nil {
+		return err
+	}
 	cl := c.Lab.Client()
 	fmt.Fprintf(out, "\n== HTTP from the client namespace %s (%s, %s) through both routers, kube-proxy and the pods\n", cl.Netns, cl.Addr4, cl.Addr6)
+	fmt.Fprintf(out, "   (kube-proxy had programmed the addresses and every endpoint on every node %s after the routes)\n", since(t))
 	for _, a := range addrs {
 		url := lab.ServiceURL(a, 80)
-		// The routers may route the address a moment before every
-		// kube-proxy has programmed it (they sync at most once a second):
-		// wait for the first answer, then every request must succeed.
-		t := time.Now()
-		for {
-			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			_, err := cl.HTTPGet(rctx, url)
-			cancel()
-			if err == nil {
-				break
-			}
-			if time.Since(t) > time.Minute {
-				return fmt.Errorf("no answer from %s within a minute of its routes: %w", url, err)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		fmt.Fprintf(out, "   first answer from %s %s after both routers had its ECMP route\n", a, since(t))
 		counts := map[string]int{}
 		for i := 0; i < 12; i++ {
 			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
