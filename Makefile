@@ -81,7 +81,9 @@ IMAGE ?= ghcr.io/bgplb/bgplb:$(VERSION)
 image: build ## Build bin/bgplb-image.tar, an OCI image of the static binary (no Docker engine needed).
 	cd hack/image && GOWORK=off $(GO) run . -binary $(CURDIR)/$(BIN)/bgplb -out $(CURDIR)/$(BIN)/bgplb-image.tar -tag $(IMAGE)
 
-demo: ## Run bgplb on the lab (FRR routers, nodes, client in namespaces) with a demo Service; Ctrl-C tears it down (root).
+demo: demo-cluster ## The demo on a real-node Kubernetes cluster (= demo-cluster; the netns-only lab demo is demo-lab); Ctrl-C tears it down (root).
+
+demo-lab: ## Run bgplb on the netns lab (FRR routers, node namespaces without kubelets, client) with a demo Service; Ctrl-C tears it down (root).
 	@hack/lab-deps.sh --check
 	@$(MAKE) --no-print-directory build
 	@# The lab command is test tooling (test/lab/cmd/bgplb-lab), not part of bin/bgplb.
@@ -115,7 +117,7 @@ CLUSTER_BIN = $(BIN)/cluster
 CLUSTER_ASSETS = export BGPLB_CLUSTER_ASSETS="$$(hack/cluster-assets.sh)"
 DEMO_FLAGS ?=
 
-.PHONY: cluster-assets cluster-images demo-cluster cluster-cleanup test-cluster
+.PHONY: cluster-assets cluster-images demo-cluster demo-lab cluster-cleanup test-cluster
 
 cluster-assets: ## Build (once) and print the dir of kubelet, kube-proxy, kube-controller-manager, kube-scheduler, kubectl (v1.37.2).
 	@hack/cluster-assets.sh

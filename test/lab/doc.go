@@ -1,6 +1,6 @@
 // Package lab builds bgplb's network-namespace lab: two FRR routers, nodes
 // that will run the speaker, and a client that sends traffic to Service
-// addresses, all in namespaces named bgplb-lab-*. e2e specs, "make demo" and
+// addresses, all in namespaces named bgplb-lab-*. e2e specs, "make demo-lab" and
 // the announcement benchmark drive it.
 //
 // Topology (N nodes, default 3; documentation ranges only):

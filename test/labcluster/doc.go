@@ -10,7 +10,7 @@
 // answers for a Service address itself (Serve), standing in for kube-proxy
 // and pods.
 //
-// The e2e suite (test/e2e), "bgplb-lab demo" (make demo) and the announcement
+// The e2e suite (test/e2e), "bgplb-lab demo" (make demo-lab) and the announcement
 // benchmark (test/bench/announce) all start their cluster here. Helpers
 // read what the routers see: BGP paths and sessions from FRR's JSON, BFD
 // peers, kernel routes, and route events from netlink (RouteWatcher).

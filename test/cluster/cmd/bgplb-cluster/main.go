@@ -3,7 +3,7 @@
 // kube-apiserver + etcd, kube-controller-manager, kube-scheduler, and three
 // nodes each running containerd, kubelet and kube-proxy in its own network
 // namespace. bgplb is installed with `kubectl apply -k` of config/default
-// (test/cluster/overlay sets the image). "make demo-cluster" builds the
+// (test/cluster/overlay sets the image). "make demo" (demo-cluster) builds the
 // images and runs it.
 //
 //	bgplb-cluster demo [-keep-logs]   # Ctrl-C tears it down

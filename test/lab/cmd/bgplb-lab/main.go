@@ -1,6 +1,6 @@
 // Command bgplb-lab runs bgplb on the network-namespace lab by hand. It is
 // test tooling and lives under test/ so the product binary (cmd/bgplb)
-// imports nothing of the lab or envtest; "make demo" builds and runs it.
+// imports nothing of the lab or envtest; "make demo-lab" builds and runs it.
 //
 //	bgplb-lab demo [-nodes N] [-bin BGPLB] [-samples DIR] [-keep-logs]   # Ctrl-C tears it down
 //	bgplb-lab up [-nodes N] [-dir DIR]     # the bare network lab, no API server or bgplb
