@@ -15,6 +15,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/controllers/internal/ownership"
+	"github.com/bgplb/bgplb/controllers/internal/patch"
 	"github.com/bgplb/bgplb/internal/allocator"
 )
 
@@ -91,7 +92,7 @@ func (r *ServiceReconciler) syncRecord(ctx context.Context, rec *record, confirm
 			obj.Spec = w.object().Spec
 			// A JSON merge patch of the spec, built by the library, that
 			// applies only to the resourceVersion last seen.
-			err = r.client.Patch(ctx, obj, client.MergeFromWithOptions(w.base(), client.MergeFromWithOptimisticLock{}))
+			err = r.client.Patch(ctx, obj, patch.MergeFrom(w.base(), patch.Optimistic))
 			if err == nil {
 				log.V(1).Info("updated IPAllocation", "was", holders(w.written), "services", holders(obj.Spec.Services))
 				r.state.wrote(rec, obj)

@@ -1,7 +1,6 @@
 package ipam
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/big"
 	"net/netip"
@@ -14,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/controllers/internal/patch"
 	"github.com/bgplb/bgplb/internal/allocator"
 )
 
@@ -311,6 +311,7 @@ func PoolStatusEqual(a, b v1alpha1.IPPoolStatus) bool { return equality.Semantic
 // resourceVersion the decision was based on, so a decision made on a stale
 // view of the Service fails with a conflict instead of overwriting a newer
 // status (e.g. one written by a previous instance just before it died).
+// The body is built by patch.StatusBody.
 func StatusPatch(resourceVersion string, desired ServiceStatus, hadCondition bool) ([]byte, error) {
 	status := map[string]any{
 		"loadBalancer": map[string]any{"ingress": desired.Ingress},
@@ -321,13 +322,9 @@ func StatusPatch(resourceVersion string, desired ServiceStatus, hadCondition boo
 	case hadCondition:
 		status["conditions"] = []any{map[string]any{"type": v1alpha1.ConditionAddressAllocated, "$patch": "delete"}}
 	}
-	p := map[string]any{"status": status}
-	if resourceVersion != "" {
-		p["metadata"] = map[string]any{"resourceVersion": resourceVersion}
-	}
-	b, err := json.Marshal(p)
+	b, err := patch.StatusBody(resourceVersion, status)
 	if err != nil {
-		return nil, fmt.Errorf("encoding Service status patch: %w", err)
+		return nil, fmt.Errorf("the Service status patch: %w", err)
 	}
 	return b, nil
 }

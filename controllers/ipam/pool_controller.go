@@ -2,7 +2,6 @@ package ipam
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -15,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/controllers/internal/patch"
 )
 
 // PoolReconciler keeps the State's pools in step with the IPPools, guards
@@ -75,12 +75,14 @@ func (r *PoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if PoolStatusEqual(status, pool.Status) {
 		return ctrl.Result{}, nil
 	}
-	body, err := json.Marshal(map[string]any{"status": status})
+	// The whole status, not guarded by resourceVersion (only ipam-pool
+	// writes it).
+	p, err := patch.Status(types.MergePatchType, "", status)
 	if err != nil {
-		return ctrl.Result{}, fmt.Errorf("encoding IPPool status: %w", err)
+		return ctrl.Result{}, fmt.Errorf("IPPool %s: %w", pool.Name, err)
 	}
 	out := &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: pool.Name}}
-	if err := r.client.Status().Patch(ctx, out, client.RawPatch(types.MergePatchType, body)); err != nil {
+	if err := r.client.Status().Patch(ctx, out, p); err != nil {
 		return ctrl.Result{}, fmt.Errorf("patching status of IPPool %s: %w", pool.Name, err)
 	}
 	r.poolEvents(pool, pool.Status.Conditions, status.Conditions)
@@ -90,14 +92,9 @@ func (r *PoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 // setFinalizers writes the finalizer list, guarded by resourceVersion so a
 // concurrent change by someone else is not lost.
 func (r *PoolReconciler) setFinalizers(ctx context.Context, pool *v1alpha1.IPPool, fins []string) error {
-	body, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"resourceVersion": pool.ResourceVersion, "finalizers": fins,
-	}})
-	if err != nil {
-		return fmt.Errorf("encoding finalizers: %w", err)
-	}
-	out := &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: pool.Name}}
-	if err := r.client.Patch(ctx, out, client.RawPatch(types.MergePatchType, body)); err != nil {
+	out := pool.DeepCopy()
+	out.Finalizers = fins
+	if err := r.client.Patch(ctx, out, patch.MergeFrom(pool, patch.Optimistic)); err != nil {
 		return fmt.Errorf("setting finalizers of IPPool %s: %w", pool.Name, err)
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/controllers/internal/patch"
 	"github.com/bgplb/bgplb/controllers/speaker"
 )
 
@@ -68,7 +69,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	patched.Status = next
 	// Optimistic locking: a status computed from a stale peer must not
 	// overwrite a newer one (e.g. written by an old leader still running).
-	err := r.Writer.Status().Patch(ctx, patched, client.MergeFromWithOptions(&peer, client.MergeFromWithOptimisticLock{}))
+	err := r.Writer.Status().Patch(ctx, patched, patch.MergeFrom(&peer, patch.Optimistic))
 	switch {
 	case apierrors.IsConflict(err):
 		// The cache is behind: look again once it has caught up.

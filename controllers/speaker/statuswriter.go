@@ -17,6 +17,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/bgp"
+	"github.com/bgplb/bgplb/controllers/internal/patch"
 )
 
 // nodeStatusWriter keeps the node's BGPNodeStatus and the session metrics
@@ -117,7 +118,7 @@ func (w *nodeStatusWriter) sync(ctx context.Context) error {
 	}
 	patched := cur.DeepCopy()
 	patched.Status = next
-	if err := w.writer.Status().Patch(ctx, patched, client.MergeFrom(&cur)); err != nil {
+	if err := w.writer.Status().Patch(ctx, patched, patch.MergeFrom(&cur, patch.LastWriteWins)); err != nil {
 		if apierrors.IsNotFound(err) {
 			// Deleted since the cache saw it (the garbage collector, after
 			// the Node was re-created): the next sync creates it again.
@@ -206,7 +207,7 @@ func (w *nodeStatusWriter) markStopped(ctx context.Context, reason string) error
 		Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonSpeakerStopped, Message: reason,
 		LastTransitionTime: metav1.NewTime(w.now().Truncate(time.Second)),
 	})
-	if err := w.writer.Status().Patch(ctx, next, client.MergeFrom(cur)); err != nil {
+	if err := w.writer.Status().Patch(ctx, next, patch.MergeFrom(cur, patch.LastWriteWins)); err != nil {
 		return fmt.Errorf("marking BGPNodeStatus stopped: %w", err)
 	}
 	return nil
