@@ -286,7 +286,7 @@ func endpointSlice(svc *corev1.Service, ready bool) *discoveryv1.EndpointSlice {
 			Labels: map[string]string{discoveryv1.LabelServiceName: svc.Name}},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints: []discoveryv1.Endpoint{{
-			Addresses:  []string{"10.0.0.1"},
+			Addresses:  []string{"198.19.0.1"},
 			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(ready)},
 			NodeName:   ptr.To("other-node"),
 		}},
