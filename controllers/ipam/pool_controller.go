@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -75,14 +74,12 @@ func (r *PoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if PoolStatusEqual(status, pool.Status) {
 		return ctrl.Result{}, nil
 	}
-	// The whole status, not guarded by resourceVersion (only ipam-pool
-	// writes it).
-	p, err := patch.Status(types.MergePatchType, "", status)
-	if err != nil {
-		return ctrl.Result{}, fmt.Errorf("IPPool %s: %w", pool.Name, err)
-	}
-	out := &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: pool.Name}}
-	if err := r.client.Status().Patch(ctx, out, p); err != nil {
+	// A patch from the status read to the one computed, not guarded by
+	// resourceVersion (only ipam-pool writes it). Built as a diff so fields
+	// that went to zero (omitempty) are written as null, not left behind.
+	out := pool.DeepCopy()
+	out.Status = status
+	if err := r.client.Status().Patch(ctx, out, patch.MergeFrom(pool, patch.LastWriteWins)); err != nil {
 		return ctrl.Result{}, fmt.Errorf("patching status of IPPool %s: %w", pool.Name, err)
 	}
 	r.poolEvents(pool, pool.Status.Conditions, status.Conditions)

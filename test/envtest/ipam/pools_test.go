@@ -86,6 +86,13 @@ var _ = Describe("Pool choice", func() {
 		deleteServiceAndWaitReleased(ns, "a")
 		Eventually(ingressIPs(ns, "c")).Should(HaveLen(1))
 		Eventually(condition(ns, "c")).Should(Equal("True/Allocated"))
+
+		// Emptied: the counts go back to zero (a field that reaches zero
+		// must be written, not left at its last value).
+		deleteServiceAndWaitReleased(ns, "b")
+		deleteServiceAndWaitReleased(ns, "c")
+		Eventually(func() int64 { return getPool("p-buggy").Status.Allocated }).Should(BeZero())
+		Expect(getPool("p-buggy").Status.IPv4).To(Equal(&v1alpha1.PoolFamilyStatus{Total: "2", Allocated: 0, Available: "2"}))
 	})
 })
 
