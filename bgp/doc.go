@@ -10,7 +10,7 @@
 // Status reports sessions; Stop(ctx, true) exits without a Cease so routers
 // keep our routes (graceful restart), Stop(ctx, false) withdraws them.
 //
-// # Safety (DESIGN invariants 4 and 5)
+// # Safety (docs/architecture.md#send-only-speaker, #constant-bgp-work)
 //
 //   - No gRPC server is started, and the BGP port is closed unless
 //     Options.ListenPort is set (GoBGP's ListenPort -1).

@@ -14,7 +14,7 @@ type Options struct {
 	Logger logr.Logger
 	// ListenPort is the TCP port on which the speaker accepts BGP
 	// connections. 0, the default, disables listening: the speaker then
-	// always opens the sessions itself (invariant 4).
+	// always opens the sessions itself (docs/architecture.md#send-only-speaker).
 	ListenPort int32
 	// ListenAddresses restricts listening to these addresses (only with
 	// ListenPort > 0). Empty means all addresses.

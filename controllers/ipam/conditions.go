@@ -17,37 +17,6 @@ import (
 	"github.com/bgplb/bgplb/internal/allocator"
 )
 
-// Reasons of the Service condition bgplb.io/AddressAllocated.
-const (
-	// ReasonAllocated: the Service has all the addresses it needs.
-	ReasonAllocated = "Allocated"
-	// ReasonAddressOutsidePool: the Service keeps an address that an edit
-	// (or deletion) cut out of its pool; it is never handed out again.
-	ReasonAddressOutsidePool = "AddressOutsidePool"
-	// ReasonNoMatchingPool: no pool gives this Service addresses of a family.
-	ReasonNoMatchingPool = "NoMatchingPool"
-	// ReasonPoolExhausted: the pools that would serve it are full.
-	ReasonPoolExhausted = "PoolExhausted"
-	// ReasonRequestedAddressUnavailable: the requested address is outside
-	// every pool, held, or not in the named pool.
-	ReasonRequestedAddressUnavailable = "RequestedAddressUnavailable"
-	// ReasonInvalidRequest: the annotations or spec.loadBalancerIP are invalid.
-	ReasonInvalidRequest = "InvalidRequest"
-	// ReasonSharingConflict: the address to share is held by Services it
-	// cannot share with.
-	ReasonSharingConflict = "SharingConflict"
-	// ReasonAddressConflict: the Service carries an address (adopted from its
-	// status) that another Service holds.
-	ReasonAddressConflict = "AddressConflict"
-)
-
-// Condition types and reasons of an IPPool beyond those in api/v1alpha1.
-const (
-	// PoolAddressesOutsideRanges is True while the pool holds addresses its
-	// ranges no longer contain (an edit cut them out).
-	PoolAddressesOutsideRanges = "AddressesOutsideRanges"
-)
-
 // Assigned is one address a Service holds.
 type Assigned struct {
 	Addr netip.Addr
@@ -88,7 +57,7 @@ func ServiceCondition(o Outcome, generation int64) metav1.Condition {
 			c.Message += "; keeping " + held
 		}
 	case slices.ContainsFunc(o.Addrs, func(a Assigned) bool { return a.Outside }):
-		c.Status, c.Reason = metav1.ConditionTrue, ReasonAddressOutsidePool
+		c.Status, c.Reason = metav1.ConditionTrue, v1alpha1.ReasonAddressOutsidePool
 		var out []string
 		for _, a := range o.Addrs {
 			if a.Outside {
@@ -98,7 +67,7 @@ func ServiceCondition(o Outcome, generation int64) metav1.Condition {
 		c.Message = "holds " + held + "; " + strings.Join(out, ", ") +
 			": the address stays with this Service and is not handed out again once released"
 	default:
-		c.Status, c.Reason = metav1.ConditionTrue, ReasonAllocated
+		c.Status, c.Reason = metav1.ConditionTrue, v1alpha1.ReasonAllocated
 		c.Message = "holds " + held
 	}
 	if len(o.Missing) > 0 && o.Failure == nil {
@@ -262,42 +231,42 @@ func PoolStatus(old v1alpha1.IPPoolStatus, in PoolStatusInput, now metav1.Time) 
 	}
 	switch {
 	case v.Invalid != "":
-		set(v1alpha1.PoolReady, false, "InvalidSpec", v.Invalid)
+		set(v1alpha1.PoolReady, false, v1alpha1.ReasonInvalidSpec, v.Invalid)
 	case v.Deleting:
-		set(v1alpha1.PoolReady, false, "Deleting", "the pool is being deleted and gives no new addresses")
+		set(v1alpha1.PoolReady, false, v1alpha1.ReasonDeleting, "the pool is being deleted and gives no new addresses")
 	case v.OverlapsWith != "":
-		set(v1alpha1.PoolReady, false, "Overlapping", fmt.Sprintf("overlaps the older pool %s; gives no addresses until fixed", v.OverlapsWith))
+		set(v1alpha1.PoolReady, false, v1alpha1.ReasonOverlapping, fmt.Sprintf("overlaps the older pool %s; gives no addresses until fixed", v.OverlapsWith))
 	case v.Disabled:
-		set(v1alpha1.PoolReady, false, "Disabled", "spec.disabled is true: addresses already held stay, no new ones are given")
+		set(v1alpha1.PoolReady, false, v1alpha1.ReasonDisabled, "spec.disabled is true: addresses already held stay, no new ones are given")
 	default:
-		set(v1alpha1.PoolReady, true, "Ready", "the pool gives addresses")
+		set(v1alpha1.PoolReady, true, v1alpha1.ReasonPoolReady, "the pool gives addresses")
 	}
 	if len(exhausted) > 0 {
-		set(v1alpha1.PoolExhausted, true, "Exhausted", fmt.Sprintf("no free %s address", strings.Join(exhausted, " or ")))
+		set(v1alpha1.PoolExhausted, true, v1alpha1.ReasonExhausted, fmt.Sprintf("no free %s address", strings.Join(exhausted, " or ")))
 	} else {
-		set(v1alpha1.PoolExhausted, false, "AddressesAvailable", avail.String()+" addresses available")
+		set(v1alpha1.PoolExhausted, false, v1alpha1.ReasonAddressesAvailable, avail.String()+" addresses available")
 	}
 	if v.OverlapsWith != "" {
-		set(v1alpha1.PoolOverlapping, true, "OverlapsOlderPool",
+		set(v1alpha1.PoolOverlapping, true, v1alpha1.ReasonOverlapsOlderPool,
 			fmt.Sprintf("its addresses overlap those of pool %s, created earlier; change spec.addresses so the pools are disjoint", v.OverlapsWith))
 	} else {
-		set(v1alpha1.PoolOverlapping, false, "NoOverlap", "no older pool overlaps this one")
+		set(v1alpha1.PoolOverlapping, false, v1alpha1.ReasonNoOverlap, "no older pool overlaps this one")
 	}
 	if v.Deleting {
 		msg := "no Service holds an address of this pool; removing the finalizer"
 		if in.HeldCount > 0 {
 			msg = fmt.Sprintf("waiting for %d address(es) to be released by their Services: %s", in.HeldCount, strings.Join(in.Holders, ", "))
 		}
-		set(v1alpha1.PoolDeleting, true, "WaitingForRelease", msg)
+		set(v1alpha1.PoolDeleting, true, v1alpha1.ReasonWaitingForRelease, msg)
 	} else {
-		set(v1alpha1.PoolDeleting, false, "NotDeleting", "the pool is not being deleted")
+		set(v1alpha1.PoolDeleting, false, v1alpha1.ReasonNotDeleting, "the pool is not being deleted")
 	}
 	if orphaned > 0 {
-		set(PoolAddressesOutsideRanges, true, "AddressesOutsideRanges",
+		set(v1alpha1.PoolAddressesOutsideRanges, true, v1alpha1.ReasonAddressesOutsideRanges,
 			fmt.Sprintf("%d held address(es) are outside spec.addresses (%s): they stay with their Services and are not handed out again",
 				orphaned, strings.Join(in.Outside, ", ")))
 	} else {
-		meta.RemoveStatusCondition(&st.Conditions, PoolAddressesOutsideRanges)
+		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.PoolAddressesOutsideRanges)
 	}
 	return st
 }

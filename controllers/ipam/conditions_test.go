@@ -25,16 +25,16 @@ func TestServiceCondition(t *testing.T) {
 		reason  string
 		message string
 	}{
-		{"allocated", Outcome{Manage: true, Addrs: []Assigned{a4, a6}}, metav1.ConditionTrue, ReasonAllocated,
+		{"allocated", Outcome{Manage: true, Addrs: []Assigned{a4, a6}}, metav1.ConditionTrue, v1alpha1.ReasonAllocated,
 			"holds 192.0.2.1 (pool p) and 2001:db8::1 (pool q)"},
 		{"missing preferred family", Outcome{Manage: true, Addrs: []Assigned{a4}, Missing: []allocator.Family{allocator.IPv6}, MissingWhy: "pool full"},
-			metav1.ConditionTrue, ReasonAllocated, "holds 192.0.2.1 (pool p); no IPv6 address yet (pool full), added when a pool allows"},
-		{"outside", Outcome{Manage: true, Addrs: []Assigned{out}}, metav1.ConditionTrue, ReasonAddressOutsidePool,
+			metav1.ConditionTrue, v1alpha1.ReasonAllocated, "holds 192.0.2.1 (pool p); no IPv6 address yet (pool full), added when a pool allows"},
+		{"outside", Outcome{Manage: true, Addrs: []Assigned{out}}, metav1.ConditionTrue, v1alpha1.ReasonAddressOutsidePool,
 			"holds 192.0.2.9 (pool p); 192.0.2.9 is no longer in pool p: the address stays with this Service and is not handed out again once released"},
-		{"failed", Outcome{Manage: true, Failure: &Failure{ReasonPoolExhausted, "no free IPv4 address in pool(s) p"}},
-			metav1.ConditionFalse, ReasonPoolExhausted, "no free IPv4 address in pool(s) p"},
-		{"failed, keeping", Outcome{Manage: true, Addrs: []Assigned{a4}, Failure: &Failure{ReasonRequestedAddressUnavailable, "requested address 192.0.2.7 is held by a/b"}},
-			metav1.ConditionFalse, ReasonRequestedAddressUnavailable, "requested address 192.0.2.7 is held by a/b; keeping 192.0.2.1 (pool p)"},
+		{"failed", Outcome{Manage: true, Failure: &Failure{v1alpha1.ReasonPoolExhausted, "no free IPv4 address in pool(s) p"}},
+			metav1.ConditionFalse, v1alpha1.ReasonPoolExhausted, "no free IPv4 address in pool(s) p"},
+		{"failed, keeping", Outcome{Manage: true, Addrs: []Assigned{a4}, Failure: &Failure{v1alpha1.ReasonRequestedAddressUnavailable, "requested address 192.0.2.7 is held by a/b"}},
+			metav1.ConditionFalse, v1alpha1.ReasonRequestedAddressUnavailable, "requested address 192.0.2.7 is held by a/b; keeping 192.0.2.1 (pool p)"},
 	} {
 		c := ServiceCondition(tc.o, 3)
 		if c.Type != v1alpha1.ConditionAddressAllocated || c.Status != tc.status || c.Reason != tc.reason || c.Message != tc.message || c.ObservedGeneration != 3 {
@@ -116,7 +116,7 @@ func TestPoolStatus(t *testing.T) {
 	v6 := allocator.Stats{Total: two64, Allocated: big.NewInt(1), Available: new(big.Int).Sub(two64, big.NewInt(1)), Orphaned: big.NewInt(0)}
 	conds := func(st v1alpha1.IPPoolStatus) string {
 		var s []string
-		for _, t := range []string{v1alpha1.PoolReady, v1alpha1.PoolExhausted, v1alpha1.PoolOverlapping, v1alpha1.PoolDeleting, PoolAddressesOutsideRanges} {
+		for _, t := range []string{v1alpha1.PoolReady, v1alpha1.PoolExhausted, v1alpha1.PoolOverlapping, v1alpha1.PoolDeleting, v1alpha1.PoolAddressesOutsideRanges} {
 			if c := meta.FindStatusCondition(st.Conditions, t); c != nil {
 				s = append(s, t+"="+string(c.Status)+"/"+c.Reason)
 			}

@@ -154,11 +154,11 @@ func (s *State) heldLocked(in ServiceInput) []*record {
 // the Service then keeps what it holds.
 func requestProblem(in ServiceInput) *Failure {
 	if in.ReqErr != nil {
-		return &Failure{ReasonInvalidRequest, in.ReqErr.Error()}
+		return &Failure{v1alpha1.ReasonInvalidRequest, in.ReqErr.Error()}
 	}
 	for f, a := range in.Req.Addrs {
 		if !slices.Contains(in.Families, f) {
-			return &Failure{ReasonInvalidRequest, fmt.Sprintf(
+			return &Failure{v1alpha1.ReasonInvalidRequest, fmt.Sprintf(
 				"requested address %s is %s but the Service has ipFamilyPolicy SingleStack with ipFamilies [%s]", a, f, in.Families[0])}
 		}
 	}
@@ -298,7 +298,7 @@ func (s *State) concludeLocked(d *Decision, ch *choice, in ServiceInput) {
 	case (in.RequireAll || len(kept) == 0) && len(missing) > 0:
 		d.Outcome.Failure = missFail
 		if d.Outcome.Failure == nil {
-			d.Outcome.Failure = &Failure{ReasonNoMatchingPool, "no address for " + joinFamilies(missing)}
+			d.Outcome.Failure = &Failure{v1alpha1.ReasonNoMatchingPool, "no address for " + joinFamilies(missing)}
 		}
 	case keptFail != nil:
 		d.Outcome.Failure = keptFail
@@ -363,17 +363,17 @@ func (s *State) assignedLocked(recs []*record, fams []allocator.Family) []Assign
 // request, else why not.
 func (s *State) satisfiesLocked(rec *record, in ServiceInput, lookup ShareLookup) *Failure {
 	if a, ok := in.Req.Addrs[rec.fam]; ok && a != rec.addr {
-		return &Failure{ReasonRequestedAddressUnavailable, fmt.Sprintf("requested address %s is not available yet", a)}
+		return &Failure{v1alpha1.ReasonRequestedAddressUnavailable, fmt.Sprintf("requested address %s is not available yet", a)}
 	}
 	if in.Req.Pool != "" && in.Req.Pool != rec.pool {
-		return &Failure{ReasonNoMatchingPool, fmt.Sprintf("no address from pool %s yet", in.Req.Pool)}
+		return &Failure{v1alpha1.ReasonNoMatchingPool, fmt.Sprintf("no address from pool %s yet", in.Req.Pool)}
 	}
 	if len(rec.want) > 1 {
 		if rec.key != in.Req.SharingKey {
-			return &Failure{ReasonSharingConflict, fmt.Sprintf("%s is shared under key %q, the Service now has %q", rec.addr, rec.key, in.Req.SharingKey)}
+			return &Failure{v1alpha1.ReasonSharingConflict, fmt.Sprintf("%s is shared under key %q, the Service now has %q", rec.addr, rec.key, in.Req.SharingKey)}
 		}
 		if err := s.compatibleLocked(rec, in.Key, in.Share, lookup); err != nil {
-			return &Failure{ReasonSharingConflict, fmt.Sprintf("cannot keep sharing %s: %v", rec.addr, err)}
+			return &Failure{v1alpha1.ReasonSharingConflict, fmt.Sprintf("cannot keep sharing %s: %v", rec.addr, err)}
 		}
 	}
 	return nil

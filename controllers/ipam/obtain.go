@@ -55,15 +55,15 @@ func (s *State) obtainLocked(f allocator.Family, in ServiceInput, ref v1alpha1.S
 		for _, p := range cands {
 			all = append(all, p.Name)
 		}
-		return nil, &Failure{ReasonNoMatchingPool, fmt.Sprintf("no %s address: the pools that serve this Service (%s) have no %s range",
+		return nil, &Failure{v1alpha1.ReasonNoMatchingPool, fmt.Sprintf("no %s address: the pools that serve this Service (%s) have no %s range",
 			f, strings.Join(all, ", "), f)}, netip.Addr{}
 	}
-	return nil, &Failure{ReasonPoolExhausted, fmt.Sprintf("no free %s address in pool(s) %s", f, strings.Join(names, ", "))}, netip.Addr{}
+	return nil, &Failure{v1alpha1.ReasonPoolExhausted, fmt.Sprintf("no free %s address in pool(s) %s", f, strings.Join(names, ", "))}, netip.Addr{}
 }
 
 func (s *State) obtainRequestedLocked(a netip.Addr, in ServiceInput, ref v1alpha1.ServiceReference, lookup ShareLookup) (*record, *Failure) {
 	unavailable := func(format string, args ...any) *Failure {
-		return &Failure{ReasonRequestedAddressUnavailable, fmt.Sprintf("requested address %s ", a) + fmt.Sprintf(format, args...)}
+		return &Failure{v1alpha1.ReasonRequestedAddressUnavailable, fmt.Sprintf("requested address %s ", a) + fmt.Sprintf(format, args...)}
 	}
 	if rec := s.recs[a]; rec != nil {
 		if len(rec.want) == 0 {
@@ -76,7 +76,7 @@ func (s *State) obtainRequestedLocked(a netip.Addr, in ServiceInput, ref v1alpha
 			return nil, unavailable("is in pool %s, not in pool %s", rec.pool, in.Req.Pool)
 		}
 		if err := s.compatibleLocked(rec, in.Key, in.Share, lookup); err != nil {
-			return nil, &Failure{ReasonSharingConflict, fmt.Sprintf("cannot share requested address %s: %v", a, err)}
+			return nil, &Failure{v1alpha1.ReasonSharingConflict, fmt.Sprintf("cannot share requested address %s: %v", a, err)}
 		}
 		s.joinLocked(rec, ref)
 		return rec, nil
@@ -134,7 +134,7 @@ func (s *State) adoptLocked(a netip.Addr, in ServiceInput, ref v1alpha1.ServiceR
 		if who == "" {
 			who = "a Service being deleted"
 		}
-		return nil, &Failure{ReasonAddressConflict, fmt.Sprintf("the Service's status shows %s, which %s holds; "+
+		return nil, &Failure{v1alpha1.ReasonAddressConflict, fmt.Sprintf("the Service's status shows %s, which %s holds; "+
 			"it stays pending until that address is released", a, who)}, true
 	}
 	var pick string

@@ -59,7 +59,7 @@ func (r *PoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 			if err := r.setFinalizers(ctx, pool, slices.DeleteFunc(slices.Clone(pool.Finalizers), func(f string) bool { return f == PoolFinalizer })); err != nil {
 				return ctrl.Result{}, err
 			}
-			r.recorder.Eventf(pool, nil, corev1.EventTypeNormal, "Released", "Delete", "no Service holds an address of this pool any more; it can go")
+			r.recorder.Eventf(pool, nil, corev1.EventTypeNormal, v1alpha1.ReasonReleased, "Delete", "no Service holds an address of this pool any more; it can go")
 		}
 		return ctrl.Result{}, nil
 	case !view.Deleting && !hasFinalizer:
@@ -108,7 +108,7 @@ func (r *PoolReconciler) poolEvents(pool *v1alpha1.IPPool, old, cur []metav1.Con
 		{v1alpha1.PoolOverlapping, metav1.ConditionTrue, corev1.EventTypeWarning},
 		{v1alpha1.PoolExhausted, metav1.ConditionTrue, corev1.EventTypeWarning},
 		{v1alpha1.PoolDeleting, metav1.ConditionTrue, corev1.EventTypeNormal},
-		{PoolAddressesOutsideRanges, metav1.ConditionTrue, corev1.EventTypeWarning},
+		{v1alpha1.PoolAddressesOutsideRanges, metav1.ConditionTrue, corev1.EventTypeWarning},
 		{v1alpha1.PoolReady, metav1.ConditionTrue, corev1.EventTypeNormal},
 		{v1alpha1.PoolReady, metav1.ConditionFalse, corev1.EventTypeWarning},
 	} {

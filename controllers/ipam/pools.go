@@ -179,14 +179,14 @@ func Candidates(pools []*PoolView, named, ns string, nsLabels, svcLabels labels.
 	if named != "" {
 		i, ok := slices.BinarySearchFunc(pools, named, func(p *PoolView, n string) int { return cmp.Compare(p.Name, n) })
 		if !ok {
-			return nil, &Failure{ReasonNoMatchingPool, fmt.Sprintf("pool %s named by %s does not exist", named, v1alpha1.AnnotationIPPool)}
+			return nil, &Failure{v1alpha1.ReasonNoMatchingPool, fmt.Sprintf("pool %s named by %s does not exist", named, v1alpha1.AnnotationIPPool)}
 		}
 		p := pools[i]
 		if why := p.whyNot(); why != "" {
-			return nil, &Failure{ReasonNoMatchingPool, why}
+			return nil, &Failure{v1alpha1.ReasonNoMatchingPool, why}
 		}
 		if !p.AllocatesTo(ns, nsLabels, svcLabels) {
-			return nil, &Failure{ReasonNoMatchingPool, fmt.Sprintf("pool %s does not allocate to this Service (see its allocateTo)", named)}
+			return nil, &Failure{v1alpha1.ReasonNoMatchingPool, fmt.Sprintf("pool %s does not allocate to this Service (see its allocateTo)", named)}
 		}
 		return []*PoolView{p}, nil
 	}
@@ -205,7 +205,7 @@ func Candidates(pools []*PoolView, named, ns string, nsLabels, svcLabels labels.
 	slices.SortStableFunc(restricted, func(a, b *PoolView) int { return cmp.Compare(a.Priority, b.Priority) })
 	out := slices.Concat(restricted, open)
 	if len(out) == 0 {
-		return nil, &Failure{ReasonNoMatchingPool, noPoolMessage(pools)}
+		return nil, &Failure{v1alpha1.ReasonNoMatchingPool, noPoolMessage(pools)}
 	}
 	return out, nil
 }

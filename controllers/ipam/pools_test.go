@@ -125,10 +125,10 @@ func TestCandidates(t *testing.T) {
 		{name: "anyone else", ns: "x", want: "general-a,general-b"},
 		{name: "named autoAssign:false", named: "manual", ns: "x", want: "manual"},
 		{name: "named restricted, allowed", named: "team-high", ns: "team", want: "team-high"},
-		{name: "named restricted, refused", named: "team-high", ns: "x", reason: ReasonNoMatchingPool, msg: "does not allocate to this Service"},
-		{name: "named disabled", named: "off", ns: "x", reason: ReasonNoMatchingPool, msg: "pool off is disabled"},
-		{name: "named deleting", named: "going", ns: "x", reason: ReasonNoMatchingPool, msg: "pool going is being deleted"},
-		{name: "named missing", named: "nope", ns: "x", reason: ReasonNoMatchingPool, msg: "pool nope named by bgplb.io/ip-pool does not exist"},
+		{name: "named restricted, refused", named: "team-high", ns: "x", reason: v1alpha1.ReasonNoMatchingPool, msg: "does not allocate to this Service"},
+		{name: "named disabled", named: "off", ns: "x", reason: v1alpha1.ReasonNoMatchingPool, msg: "pool off is disabled"},
+		{name: "named deleting", named: "going", ns: "x", reason: v1alpha1.ReasonNoMatchingPool, msg: "pool going is being deleted"},
+		{name: "named missing", named: "nope", ns: "x", reason: v1alpha1.ReasonNoMatchingPool, msg: "pool nope named by bgplb.io/ip-pool does not exist"},
 	} {
 		got, fail := Candidates(views, tc.named, tc.ns, nil, nil)
 		if tc.reason != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -38,6 +39,13 @@ type ServiceReconciler struct {
 	recorder     events.EventRecorder
 	defaultClass bool
 }
+
+// errStale: the status write was based on an older version of the Service.
+// The newer one is on its way through the cache; the reconcile is retried
+// after staleRetry in case no event brings it.
+var errStale = errors.New("the Service changed while being decided")
+
+const staleRetry = 250 * time.Millisecond
 
 // maxLost bounds how often one reconcile retries after losing an address
 // to another holder; each loss marks one more address taken, so it ends.
@@ -80,6 +88,12 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	if svc != nil {
 		wrote, err := r.writeStatus(ctx, svc, d)
+		if errors.Is(err, errStale) {
+			// An expected race (another writer, or our own cache behind):
+			// not an error worth a stack trace.
+			ctrl.LoggerFrom(ctx).V(1).Info("the Service changed while being decided; deciding again", "reason", err.Error())
+			return ctrl.Result{RequeueAfter: staleRetry}, nil
+		}
 		if err != nil {
 			return ctrl.Result{}, err
 		}
@@ -200,7 +214,7 @@ func (r *ServiceReconciler) writeStatus(ctx context.Context, svc *corev1.Service
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			// Decided on a stale Service: the newer version is on its way
 			// through the cache and will be reconciled again.
-			return false, fmt.Errorf("the Service %s changed while being decided; retrying: %w", key, err)
+			return false, fmt.Errorf("%w: %w", errStale, err)
 		}
 		return false, fmt.Errorf("patching status of Service %s: %w", key, err)
 	}
@@ -214,7 +228,7 @@ func (r *ServiceReconciler) writeStatus(ctx context.Context, svc *corev1.Service
 func (r *ServiceReconciler) event(svc *corev1.Service, cur, desired ServiceStatus, d Decision) {
 	if desired.Condition == nil {
 		if len(d.Released) > 0 {
-			r.recorder.Eventf(svc, nil, corev1.EventTypeNormal, "Released", "Release",
+			r.recorder.Eventf(svc, nil, corev1.EventTypeNormal, v1alpha1.ReasonReleased, "Release",
 				"released %s: the Service is no longer a bgplb LoadBalancer", joinAddrs(d.Released))
 		}
 		return
@@ -222,7 +236,7 @@ func (r *ServiceReconciler) event(svc *corev1.Service, cur, desired ServiceStatu
 	c := desired.Condition
 	if c.Status == metav1.ConditionTrue {
 		kind := corev1.EventTypeNormal
-		if c.Reason == ReasonAddressOutsidePool {
+		if c.Reason == v1alpha1.ReasonAddressOutsidePool {
 			kind = corev1.EventTypeWarning
 		}
 		r.recorder.Eventf(svc, nil, kind, c.Reason, "Allocate", "%s", c.Message)
@@ -276,7 +290,7 @@ func specRelevantChanged(o, n *corev1.Service) bool {
 	if o.UID != n.UID || o.Spec.Type != n.Spec.Type || o.Spec.LoadBalancerIP != n.Spec.LoadBalancerIP ||
 		!ptrEq(o.Spec.LoadBalancerClass, n.Spec.LoadBalancerClass) || !ptrEq(o.Spec.IPFamilyPolicy, n.Spec.IPFamilyPolicy) ||
 		!slices.Equal(o.Spec.IPFamilies, n.Spec.IPFamilies) || o.Spec.ExternalTrafficPolicy != n.Spec.ExternalTrafficPolicy ||
-		!mapsEqual(o.Spec.Selector, n.Spec.Selector) || !mapsEqual(o.Labels, n.Labels) || len(o.Spec.Ports) != len(n.Spec.Ports) {
+		!maps.Equal(o.Spec.Selector, n.Spec.Selector) || !maps.Equal(o.Labels, n.Labels) || len(o.Spec.Ports) != len(n.Spec.Ports) {
 		return true
 	}
 	for i := range o.Spec.Ports {
@@ -299,18 +313,6 @@ func ptrEq[T comparable](a, b *T) bool {
 		return a == b
 	}
 	return *a == *b
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if bv, ok := b[k]; !ok || bv != v {
-			return false
-		}
-	}
-	return true
 }
 
 func recordAddrs(recs []*record) []netip.Addr {

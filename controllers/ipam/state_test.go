@@ -183,7 +183,7 @@ func TestDecideAllocatesAndKeeps(t *testing.T) {
 	w.expect(w.apply("a", withPorts(81)), "192.0.2.0", "")
 	w.expect(w.apply("c"), "192.0.2.2", "")
 	w.expect(w.apply("d"), "192.0.2.3", "")
-	w.expect(w.apply("e"), "", ReasonPoolExhausted)
+	w.expect(w.apply("e"), "", v1alpha1.ReasonPoolExhausted)
 	d := w.remove("b")
 	if d.Outcome.Manage || len(d.Released) != 1 || d.Released[0].String() != "192.0.2.1" {
 		t.Fatalf("removal: %+v", d)
@@ -204,7 +204,7 @@ func TestDecideRequests(t *testing.T) {
 	ips := v1alpha1.AnnotationLoadBalancerIPs
 	w.expect(w.apply("a", withAnn(ips, "192.0.2.5")), "192.0.2.5", "")
 	d := w.apply("b", withAnn(ips, "192.0.2.5"))
-	w.expect(d, "", ReasonRequestedAddressUnavailable)
+	w.expect(d, "", v1alpha1.ReasonRequestedAddressUnavailable)
 	if !strings.Contains(d.Outcome.Failure.Message, "is held by ns/a") {
 		t.Fatalf("message %q", d.Outcome.Failure.Message)
 	}
@@ -218,18 +218,18 @@ func TestDecideRequests(t *testing.T) {
 		{"2001:db8:1::", "is not in any pool", []svcMod{v6only}},
 	} {
 		d := w.apply("c", append(tc.mods, withAnn(ips, tc.req))...)
-		w.expect(d, "", ReasonRequestedAddressUnavailable)
+		w.expect(d, "", v1alpha1.ReasonRequestedAddressUnavailable)
 		if !strings.Contains(d.Outcome.Failure.Message, tc.msg) {
 			t.Fatalf("%s: message %q, want %q", tc.req, d.Outcome.Failure.Message, tc.msg)
 		}
 	}
 	d = w.apply("c", withAnn(ips, "192.0.2.6"), withAnn(v1alpha1.AnnotationIPPool, "named"))
-	w.expect(d, "", ReasonRequestedAddressUnavailable)
+	w.expect(d, "", v1alpha1.ReasonRequestedAddressUnavailable)
 	if !strings.Contains(d.Outcome.Failure.Message, "is not in pool named") {
 		t.Fatalf("message %q", d.Outcome.Failure.Message)
 	}
 	w.expect(w.apply("c", withAnn(v1alpha1.AnnotationIPPool, "named")), "203.0.113.0", "")
-	w.expect(w.apply("v6", withAnn(ips, "2001:db8::7")), "", ReasonInvalidRequest) // SingleStack IPv4
+	w.expect(w.apply("v6", withAnn(ips, "2001:db8::7")), "", v1alpha1.ReasonInvalidRequest) // SingleStack IPv4
 	w.expect(w.apply("v6", withAnn(ips, "2001:db8::7"), withPolicy(corev1.IPFamilyPolicySingleStack, corev1.IPv6Protocol)), "2001:db8::7", "")
 
 	// Changing the request: keep the old address until the new one can be had.
@@ -238,9 +238,9 @@ func TestDecideRequests(t *testing.T) {
 		t.Fatal("old address not released after the move")
 	}
 	w.expect(w.apply("x", withAnn(ips, "192.0.2.7")), "192.0.2.7", "")
-	w.expect(w.apply("a", withAnn(ips, "192.0.2.7")), "192.0.2.6", ReasonRequestedAddressUnavailable)
+	w.expect(w.apply("a", withAnn(ips, "192.0.2.7")), "192.0.2.6", v1alpha1.ReasonRequestedAddressUnavailable)
 	// An invalid edit keeps the address too.
-	w.expect(w.apply("a", withAnn(ips, "garbage")), "192.0.2.6", ReasonInvalidRequest)
+	w.expect(w.apply("a", withAnn(ips, "garbage")), "192.0.2.6", v1alpha1.ReasonInvalidRequest)
 	// The first IPv6 address of the pool is handed out like any other.
 	w.expect(w.apply("auto6", withPolicy(corev1.IPFamilyPolicySingleStack, corev1.IPv6Protocol)), "2001:db8::", "")
 }
@@ -251,7 +251,7 @@ func TestDecideFamilies(t *testing.T) {
 	w := newWorld(t, mkPool("v4", 0, "192.0.2.0/30"))
 	v4, v6 := corev1.IPv4Protocol, corev1.IPv6Protocol
 	d := w.apply("req", withPolicy(corev1.IPFamilyPolicyRequireDualStack, v4, v6))
-	w.expect(d, "", ReasonNoMatchingPool)
+	w.expect(d, "", v1alpha1.ReasonNoMatchingPool)
 	if w.holders("192.0.2.0") != nil {
 		t.Fatal("RequireDualStack kept half an allocation")
 	}
@@ -283,7 +283,7 @@ func TestDecideSharing(t *testing.T) {
 	}
 	// Requesting the shared address with a clashing port.
 	d := w.apply("e", withAnn(key, "k"), withPorts(443), withAnn(v1alpha1.AnnotationLoadBalancerIPs, "192.0.2.0"))
-	w.expect(d, "", ReasonSharingConflict)
+	w.expect(d, "", v1alpha1.ReasonSharingConflict)
 	// A holder changes its ports to clash: it moves to an address it can have.
 	w.expect(w.apply("d", withAnn(key, "k"), withPorts(80)), "192.0.2.2", "")
 	// Leaving one by one: the address is freed with the last.
@@ -301,7 +301,7 @@ func TestDecideAdoption(t *testing.T) {
 	w := newWorld(t, mkPool("p", 0, "192.0.2.0/29"))
 	w.expect(w.apply("restored", withIngress("192.0.2.5")), "192.0.2.5", "")
 	d := w.apply("clash", withIngress("192.0.2.5"))
-	w.expect(d, "", ReasonAddressConflict)
+	w.expect(d, "", v1alpha1.ReasonAddressConflict)
 	if len(d.Foreign) != 1 || d.Foreign[0].String() != "192.0.2.5" {
 		t.Fatalf("foreign %v", d.Foreign)
 	}
@@ -333,19 +333,19 @@ func TestDecidePoolEdits(t *testing.T) {
 	}
 	d := w.apply("a")
 	w.expect(d, "192.0.2.0", "")
-	if !d.Outcome.Addrs[0].Outside || ServiceCondition(d.Outcome, 0).Reason != ReasonAddressOutsidePool {
+	if !d.Outcome.Addrs[0].Outside || ServiceCondition(d.Outcome, 0).Reason != v1alpha1.ReasonAddressOutsidePool {
 		t.Fatalf("cut-out address not flagged: %+v", d.Outcome)
 	}
 	w.expect(w.apply("c"), "192.0.2.2", "")
 	w.remove("a")
 	w.expect(w.apply("d"), "192.0.2.3", "")
-	w.expect(w.apply("e"), "", ReasonPoolExhausted)
+	w.expect(w.apply("e"), "", v1alpha1.ReasonPoolExhausted)
 
 	disabled := mkPool("p", 0, "192.0.2.1/32", "192.0.2.2/31")
 	disabled.Spec.Disabled = true
 	w.setPools(disabled)
 	w.expect(w.apply("b"), "192.0.2.1", "")
-	w.expect(w.apply("f"), "", ReasonNoMatchingPool)
+	w.expect(w.apply("f"), "", v1alpha1.ReasonNoMatchingPool)
 }
 
 func TestBuildAndObjects(t *testing.T) {

@@ -33,7 +33,7 @@ type Inputs struct {
 	// Pools are all IPPools, by name (for ipPoolSelector).
 	Pools map[string]*v1alpha1.IPPool
 	// Allocations are all IPAllocations: the only source of addresses to
-	// announce (invariant 3). Like every object here they may be the
+	// announce (docs/architecture.md#announce-only-allocated). Like every object here they may be the
 	// cache's own: Compute never modifies them.
 	Allocations []*v1alpha1.IPAllocation
 	// Services referenced by the allocations, by namespace/name.
@@ -107,7 +107,7 @@ type Desired struct {
 //     left out. Each peer gets its own localASN; the global ASN stays the
 //     previous one while a peer uses it, else it is the first peer's.
 //   - An address is announced only when an IPAllocation lists a Service
-//     holding it (invariant 3) and at least one of its Services (several
+//     holding it (docs/architecture.md#announce-only-allocated) and at least one of its Services (several
 //     when shared) wants it: the Service still exists with the recorded
 //     UID, is not being deleted, is of type LoadBalancer and of bgplb's
 //     class (or of none, unless DefaultClass is off: ownership.Qualifies,
