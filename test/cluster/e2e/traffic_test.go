@@ -20,7 +20,16 @@ import (
 
 func ctxBG() context.Context { return context.Background() }
 
-var _ = Describe("traffic through kube-proxy to real pods", Ordered, func() {
+// One ordered container: the specs share the installed bgplb and the last
+// one uninstalls it.
+var _ = Describe("bgplb installed by kubectl apply -k on real nodes", Ordered, func() {
+	Describe("traffic through kube-proxy to real pods", trafficSpecs)
+	Describe("the controller's leader pod deleted during a burst of Services", burstSpecs)
+	Describe("least privilege", privilegeSpecs)
+	Describe("kubectl delete -k", uninstallSpecs)
+})
+
+func trafficSpecs() {
 	const ns, name = "traffic", "hello"
 	var addrs []netip.Addr
 
@@ -72,9 +81,9 @@ var _ = Describe("traffic through kube-proxy to real pods", Ordered, func() {
 			Expect(len(seen)).To(BeNumerically(">=", 2), "requests to %s spread over pods", a)
 		}
 	}, SpecTimeout(3*time.Minute))
-})
+}
 
-var _ = Describe("the controller's leader pod deleted during a burst of Services", func() {
+func burstSpecs() {
 	It("loses no Service, duplicates no address, changes none, and a new leader resumes", func(ctx SpecContext) {
 		const ns, n = "burst", 500
 		// A pool of its own (asked for by annotation, never announced: the
@@ -193,7 +202,7 @@ spec:
 		AddReportEntry("leader takeover", takeover.String())
 		Expect(cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})).To(Succeed())
 	}, SpecTimeout(8*time.Minute))
-})
+}
 
 func createLB(ctx context.Context, ns, name string) error {
 	f := false
