@@ -159,3 +159,20 @@ func Start(opts Options) (*Env, error) {
 	}
 	return &Env{Environment: te, Config: cfg, Client: c, logs: logs}, nil
 }
+
+// Binary returns the bgplb binary the suites run as a process:
+// $BGPLB_BIN when set (make sets it), else one built from this checkout into
+// dir.
+func Binary(dir string) (string, error) {
+	if b := os.Getenv("BGPLB_BIN"); b != "" {
+		return b, nil
+	}
+	out := filepath.Join(dir, "bgplb")
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/bgplb")
+	cmd.Dir = RepoRoot()
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/bgplb: %w: %s", err, b)
+	}
+	return out, nil
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -28,7 +27,8 @@ var _ = Describe("Leader killed during a burst", Ordered, func() {
 	const total, creators, kills = 1000, 16, 3
 
 	It("never duplicates or changes an address, and the standby resumes", func() {
-		bin := controllerBinary()
+		bin, err := framework.Binary(GinkgoT().TempDir())
+		Expect(err).NotTo(HaveOccurred())
 		ns := newNamespace()
 		createPool("leader", []string{"198.18.4.0/22"})
 		installNS := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.InstallNamespace}}
@@ -106,19 +106,3 @@ var _ = Describe("Leader killed during a burst", Ordered, func() {
 		Expect(watcher.changes()).To(BeEmpty(), "a Service's address changed")
 	})
 })
-
-// controllerBinary returns the bgplb binary: $BGPLB_BIN (make sets it), or
-// one built for the suite.
-func controllerBinary() string {
-	GinkgoHelper()
-	if b := os.Getenv("BGPLB_BIN"); b != "" {
-		return b
-	}
-	out := filepath.Join(GinkgoT().TempDir(), "bgplb")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/bgplb")
-	cmd.Dir = framework.RepoRoot()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	b, err := cmd.CombinedOutput()
-	Expect(err).NotTo(HaveOccurred(), "go build ./cmd/bgplb: %s", b)
-	return out
-}

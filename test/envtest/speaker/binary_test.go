@@ -36,11 +36,9 @@ var _ = Describe("The bgplb speaker binary", Ordered, func() {
 
 	BeforeAll(func() {
 		dir := GinkgoT().TempDir()
-		bin = filepath.Join(dir, "bgplb")
-		build := exec.Command("go", "build", "-o", bin, "./cmd/bgplb")
-		build.Dir = framework.RepoRoot()
-		out, err := build.CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), "go build: %s", out)
+		var err error
+		bin, err = framework.Binary(dir)
+		Expect(err).NotTo(HaveOccurred())
 
 		By("granting the generated speaker roles to a user")
 		user := "bgplb-speaker-binary"
