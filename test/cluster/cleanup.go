@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -189,9 +190,9 @@ func cgroupPIDs(name string) []int {
 	return pids
 }
 
-// shimPIDs finds containerd-shim processes whose command line names a
-// containerd socket under dir.
-func shimPIDs(dir string) []int {
+// Processes returns the PIDs of the processes whose command line (argv)
+// satisfies match.
+func Processes(match func(args []string) bool) []int {
 	ents, _ := os.ReadDir("/proc")
 	var pids []int
 	for _, e := range ents {
@@ -200,21 +201,23 @@ func shimPIDs(dir string) []int {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
+		if err != nil || len(b) == 0 {
 			continue
 		}
-		args := strings.Split(string(b), "\x00")
-		if len(args) == 0 || !strings.Contains(filepath.Base(args[0]), "containerd-shim") {
-			continue
-		}
-		for _, a := range args {
-			if strings.HasPrefix(a, dir+"/") {
-				pids = append(pids, pid)
-				break
-			}
+		if match(strings.Split(string(b), "\x00")) {
+			pids = append(pids, pid)
 		}
 	}
 	return pids
+}
+
+// shimPIDs finds containerd-shim processes whose command line names a
+// containerd socket under dir.
+func shimPIDs(dir string) []int {
+	return Processes(func(args []string) bool {
+		return strings.Contains(filepath.Base(args[0]), "containerd-shim") &&
+			slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, dir+"/") })
+	})
 }
 
 // createCgroups makes name in every v1 hierarchy (kubelet requires its

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -20,23 +18,7 @@ import (
 
 // procsNamed returns the PIDs whose command line starts with argv0 and arg.
 func procsNamed(argv0, arg string) []int {
-	ents, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(b), "\x00")
-		if len(args) > 1 && args[0] == argv0 && args[1] == arg {
-			out = append(out, pid)
-		}
-	}
-	return out
+	return cluster.Processes(func(args []string) bool { return len(args) > 1 && args[0] == argv0 && args[1] == arg })
 }
 
 // status returns the named fields of /proc/PID/status.

@@ -19,12 +19,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -103,7 +101,7 @@ func run(args []string, demo bool) error {
 		fmt.Fprintf(out, "cluster: process logs are in %s; pod logs in %s/n*/pod-logs\n", c.Lab.LogDir(), c.Dir)
 	}
 	if pods, err := c.Kubectl(ctx, "get", "pods", "-A", "-o", "wide"); err == nil {
-		fmt.Fprintf(out, "\n== kubectl get pods -A -o wide\n%s", indent(pods))
+		fmt.Fprintf(out, "\n== kubectl get pods -A -o wide\n%s", lab.Indent(pods))
 	}
 	if *exit {
 		if failed {
@@ -149,7 +147,7 @@ func setup(ctx context.Context, c *cluster.Cluster, out io.Writer, t0 time.Time,
 		return err
 	}
 	svc, _ := c.Kubectl(ctx, "-n", ns, "get", "svc", name, "-o", "wide")
-	fmt.Fprintf(out, "   external addresses: %s\n%s", join(addrs), indent(svc))
+	fmt.Fprintf(out, "   external addresses: %s\n%s", lab.JoinAddrs(addrs), lab.Indent(svc))
 	for _, a := range addrs {
 		hops, err := c.WaitRoutes(ctx, a, time.Minute)
 		if err != nil {
@@ -166,7 +164,7 @@ func setup(ctx context.Context, c *cluster.Cluster, out io.Writer, t0 time.Time,
 	}
 	r1 := c.Lab.Router("r1")
 	if text, err := r1.Vtysh(fmt.Sprintf("show bgp ipv4 unicast %s/32", addrs[0])); err == nil {
-		fmt.Fprintf(out, "\n== r1: vtysh -c 'show bgp ipv4 unicast %s/32'\n%s", addrs[0], indent(text))
+		fmt.Fprintf(out, "\n== r1: vtysh -c 'show bgp ipv4 unicast %s/32'\n%s", addrs[0], lab.Indent(text))
 	}
 
 	// The routers may route the addresses a moment before every kube-proxy
@@ -195,7 +193,7 @@ func setup(ctx context.Context, c *cluster.Cluster, out io.Writer, t0 time.Time,
 			}
 			counts[field(body, "node")+"/"+field(body, "pod")]++
 		}
-		fmt.Fprintf(out, "   12 connections to %s answered by (node/pod=count): %s\n", a, describe(counts))
+		fmt.Fprintf(out, "   12 connections to %s answered by (node/pod=count): %s\n", a, lab.DescribeCounts(counts))
 	}
 	return nil
 }
@@ -233,28 +231,4 @@ func rel(p string) string {
 		return r
 	}
 	return p
-}
-
-func join(addrs []netip.Addr) string {
-	var s []string
-	for _, a := range addrs {
-		s = append(s, a.String())
-	}
-	return strings.Join(s, ", ")
-}
-
-func indent(text string) string {
-	var b strings.Builder
-	for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
-		b.WriteString("   " + l + "\n")
-	}
-	return b.String()
-}
-
-func describe(counts map[string]int) string {
-	var s []string
-	for _, k := range slices.Sorted(maps.Keys(counts)) {
-		s = append(s, fmt.Sprintf("%s=%d", k, counts[k]))
-	}
-	return strings.Join(s, " ")
 }

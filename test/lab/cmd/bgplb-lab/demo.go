@@ -5,12 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -105,7 +103,7 @@ func demoService(ctx context.Context, c *labcluster.Cluster, out io.Writer) erro
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	fmt.Fprintf(out, "   external addresses: %s\n", joinAddrs(addrs))
+	fmt.Fprintf(out, "   external addresses: %s\n", lab.JoinAddrs(addrs))
 	for _, a := range addrs {
 		if _, err := c.Serve(a, 80, c.NodeNames()...); err != nil {
 			return err
@@ -137,7 +135,7 @@ func demoService(ctx context.Context, c *labcluster.Cluster, out io.Writer) erro
 			}
 			cmd := fmt.Sprintf("show bgp %s unicast %s", fam, p)
 			text, _ := r.Vtysh(cmd)
-			fmt.Fprintf(out, "\n== %s (AS %d): vtysh -c '%s'\n%s", r.Name, r.ASN(), cmd, indent(text))
+			fmt.Fprintf(out, "\n== %s (AS %d): vtysh -c '%s'\n%s", r.Name, r.ASN(), cmd, lab.Indent(text))
 			hops, _ := r.KernelRoutes(p)
 			var named []string
 			for _, h := range hops {
@@ -159,7 +157,7 @@ func demoService(ctx context.Context, c *labcluster.Cluster, out io.Writer) erro
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "   30 more connections spread by ECMP: %s\n", describe(counts))
+		fmt.Fprintf(out, "   30 more connections spread by ECMP: %s\n", lab.DescribeCounts(counts))
 	}
 	return nil
 }
@@ -177,28 +175,4 @@ func printUsage(c *labcluster.Cluster, out io.Writer) {
    logs of every process (FRR, controller, speakers): %s
    Press Ctrl-C here to tear it all down.
 `, c.Kubeconfig, c.KubectlPath, c.KubectlPath, r1.Dir(), r1.Netns, lab.Pool4, c.Lab.Client().Netns, c.Lab.LogDir())
-}
-
-func joinAddrs(addrs []netip.Addr) string {
-	var s []string
-	for _, a := range addrs {
-		s = append(s, a.String())
-	}
-	return strings.Join(s, ", ")
-}
-
-func indent(text string) string {
-	var b strings.Builder
-	for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
-		b.WriteString("   " + l + "\n")
-	}
-	return b.String()
-}
-
-func describe(counts map[string]int) string {
-	var s []string
-	for _, k := range slices.Sorted(maps.Keys(counts)) {
-		s = append(s, fmt.Sprintf("%s=%d", k, counts[k]))
-	}
-	return strings.Join(s, " ")
 }
