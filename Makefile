@@ -10,6 +10,9 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /test/envtest -e /test/e2e -e '/test/lab$$' -e /test/lab/)
 ENVTEST_ASSETS = export KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)"
 GINKGO_FLAGS ?= -ginkgo.v=false
+# First line of each phase of `make test`: its name and the time, so a log
+# shows how long every phase took.
+PHASE = @echo "== $$(date -u +%FT%TZ) make $@"
 
 .PHONY: all build lint test test-unit test-envtest test-lab test-e2e verify-generated manifests generate fmt vet \
 	envtest-assets lab-deps image demo bench-ipam bench-speaker bench-announce bench-unit clean help
@@ -52,7 +55,7 @@ envtest-assets: ## Build (once) and print the envtest binaries' directory.
 lab-deps: ## Install what the lab needs (FRR, iproute2, ping) when root; say what to run otherwise.
 	@hack/lab-deps.sh
 
-test: verify-generated vet lint test-unit test-envtest test-lab ## Unit, envtest and lab suites (LAB=skip skips the lab by hand).
+test: verify-generated vet lint test-unit test-envtest test-lab test-cluster ## Unit, lint, envtest, netns-lab and real-node cluster suites (LAB=skip skips the last two by hand).
 
 # golangci-lint lives in its own module (hack/tools/go.mod) so its ~350
 # modules stay out of bgplb's dependency graph; `go tool` caches the built
@@ -60,17 +63,21 @@ test: verify-generated vet lint test-unit test-envtest test-lab ## Unit, envtest
 GOLANGCI_LINT = $(GO) tool -modfile=hack/tools/go.mod golangci-lint
 
 lint: ## golangci-lint with .golangci.yml, then the project's own checks (hack/lint: no hand-formatted JSON).
+	$(PHASE)
 	$(GOLANGCI_LINT) run ./...
 	$(GO) test -count=1 ./hack/lint/
 
 test-unit: ## Unit tests, fuzz seeds and component tests (no root needed).
+	$(PHASE)
 	$(GO) test -count=1 $(UNIT_PKGS)
 	cd hack/image && GOWORK=off $(GO) test -count=1 .
 
 test-envtest: ## Ginkgo suites against a real kube-apiserver + etcd.
+	$(PHASE)
 	$(ENVTEST_ASSETS) && $(GO) test -count=1 -timeout 20m ./test/envtest/... $(GINKGO_FLAGS)
 
 test-lab: ## The network-namespace lab and its e2e specs (needs root, FRR, iproute2, ping).
+	$(PHASE)
 	@if [[ "$${LAB:-}" == "skip" ]]; then echo "test-lab: LAB=skip set by hand: NOT running the lab suites"; exit 0; fi; \
 	hack/lab-deps.sh --check && $(MAKE) --no-print-directory build && \
 	$(ENVTEST_ASSETS) && export BGPLB_BIN=$(CURDIR)/$(BIN)/bgplb && \
@@ -143,7 +150,8 @@ cluster-cleanup: ## Remove what a crashed real-node cluster left (processes, con
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/bgplb-cluster ./test/cluster/cmd/bgplb-cluster
 	$(BIN)/bgplb-cluster cleanup
 
-test-cluster: ## e2e specs on the real-node cluster (test/cluster/e2e: traffic through kube-proxy to pods, leader pod deleted during a burst) (root).
-	@hack/lab-deps.sh --cluster --check
-	@$(MAKE) --no-print-directory cluster-images
-	@$(CLUSTER_ASSETS) && BGPLB_CLUSTER_E2E=1 $(GO) test -v -count=1 -timeout 30m ./test/cluster/e2e/ -ginkgo.v $(CLUSTER_GINKGO_FLAGS)
+test-cluster: ## e2e specs on the real-node cluster (test/cluster/e2e: kubelets, containerd, kube-proxy, pods; bgplb by kubectl apply -k) (root).
+	$(PHASE)
+	@if [[ "$${LAB:-}" == "skip" ]]; then echo "test-cluster: LAB=skip set by hand: NOT running the real-node cluster suite"; exit 0; fi; \
+	hack/lab-deps.sh --cluster --check && $(MAKE) --no-print-directory cluster-images && \
+	$(CLUSTER_ASSETS) && BGPLB_CLUSTER_E2E=1 $(GO) test -v -count=1 -timeout 40m ./test/cluster/e2e/ -ginkgo.v $(CLUSTER_GINKGO_FLAGS)
