@@ -13,8 +13,12 @@ const (
 	// ReasonAllocated: the Service has all the addresses it needs.
 	ReasonAllocated = "Allocated"
 	// ReasonAddressOutsidePool: the Service keeps an address that an edit
-	// (or deletion) cut out of its pool; it is never handed out again.
+	// cut out of its pool; it is never handed out again.
 	ReasonAddressOutsidePool = "AddressOutsidePool"
+	// ReasonPoolDeleted: the Service keeps an address whose IPPool was
+	// deleted. The address stays with the Service until the Service
+	// releases it; the deleted pool gives no new address and no sharing.
+	ReasonPoolDeleted = "PoolDeleted"
 	// ReasonNoMatchingPool: no pool gives this Service addresses of a family.
 	ReasonNoMatchingPool = "NoMatchingPool"
 	// ReasonPoolExhausted: the pools that would serve it are full.
@@ -30,8 +34,7 @@ const (
 	// ReasonAddressConflict: the Service carries an address (adopted from its
 	// status) that another Service holds.
 	ReasonAddressConflict = "AddressConflict"
-	// ReasonReleased (event): a Service gave its addresses back, or a
-	// deleted IPPool has no address held any more.
+	// ReasonReleased (event): a Service gave its addresses back.
 	ReasonReleased = "Released"
 )
 
@@ -40,15 +43,14 @@ const (
 	PoolReady       = "Ready"
 	PoolExhausted   = "Exhausted"
 	PoolOverlapping = "Overlapping"
-	// PoolDeleting is True while a deleted pool waits for its addresses to be
-	// released.
-	PoolDeleting = "Deleting"
 	// PoolAddressesOutsideRanges is True while the pool holds addresses its
 	// ranges no longer contain (an edit cut them out).
 	PoolAddressesOutsideRanges = "AddressesOutsideRanges"
 
 	// Ready=False reasons, in the order they are checked.
 	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonDeleting: the pool has a deletionTimestamp but another
+	// finalizer (not bgplb's) keeps it; it gives nothing new meanwhile.
 	ReasonDeleting    = "Deleting"
 	ReasonOverlapping = "Overlapping"
 	ReasonDisabled    = "Disabled"
@@ -60,9 +62,6 @@ const (
 	// Overlapping=True / False.
 	ReasonOverlapsOlderPool = "OverlapsOlderPool"
 	ReasonNoOverlap         = "NoOverlap"
-	// Deleting=True / False.
-	ReasonWaitingForRelease = "WaitingForRelease"
-	ReasonNotDeleting       = "NotDeleting"
 	// ReasonAddressesOutsideRanges: AddressesOutsideRanges=True.
 	ReasonAddressesOutsideRanges = "AddressesOutsideRanges"
 )

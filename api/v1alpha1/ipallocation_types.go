@@ -66,6 +66,7 @@ type IPAllocationSpec struct {
 // +kubebuilder:printcolumn:name="Service",type=string,JSONPath=`.spec.services[0].name`
 // +kubebuilder:printcolumn:name="Sharing-Key",type=string,JSONPath=`.spec.sharingKey`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:selectablefield:JSONPath=`.spec.pool`
 type IPAllocation struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

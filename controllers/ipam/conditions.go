@@ -23,6 +23,9 @@ type Assigned struct {
 	Pool string
 	// Outside is true when the pool's ranges no longer contain Addr.
 	Outside bool
+	// PoolGone is true when the pool no longer exists (it was deleted): the
+	// Service keeps Addr until it releases it.
+	PoolGone bool
 }
 
 // Outcome is the result of one allocation decision for a Service, from
@@ -56,6 +59,19 @@ func ServiceCondition(o Outcome, generation int64) metav1.Condition {
 		if len(o.Addrs) > 0 {
 			c.Message += "; keeping " + held
 		}
+	case slices.ContainsFunc(o.Addrs, func(a Assigned) bool { return a.PoolGone }):
+		// Before AddressOutsidePool: a deleted pool has no ranges, so its
+		// addresses are outside them too, and this says more.
+		c.Status, c.Reason = metav1.ConditionTrue, v1alpha1.ReasonPoolDeleted
+		var gone []string
+		for _, a := range o.Addrs {
+			if a.PoolGone && !slices.Contains(gone, a.Pool) {
+				gone = append(gone, a.Pool)
+			}
+		}
+		c.Message = "holds " + held + "; pool " + strings.Join(gone, ", ") + " no longer exists: " +
+			"the address stays with this Service until the Service releases it (deleted, no longer a LoadBalancer, or asking for another address), " +
+			"and the deleted pool gives no new addresses"
 	case slices.ContainsFunc(o.Addrs, func(a Assigned) bool { return a.Outside }):
 		c.Status, c.Reason = metav1.ConditionTrue, v1alpha1.ReasonAddressOutsidePool
 		var out []string
@@ -83,6 +99,9 @@ func describeAddrs(as []Assigned) string {
 	parts := make([]string, len(as))
 	for i, a := range as {
 		parts[i] = fmt.Sprintf("%s (pool %s)", a.Addr, a.Pool)
+		if a.PoolGone {
+			parts[i] = fmt.Sprintf("%s (pool %s, deleted)", a.Addr, a.Pool)
+		}
 	}
 	return strings.Join(parts, " and ")
 }
@@ -181,13 +200,14 @@ func StatusEqual(a, b ServiceStatus) bool {
 type PoolStatusInput struct {
 	View  *PoolView
 	Stats map[allocator.Family]allocator.Stats
-	// Holders describes, when the pool is being deleted, up to a few of the
-	// Services still holding its addresses; HeldCount is how many addresses.
-	Holders   []string
-	HeldCount int
 	// Outside lists up to a few addresses held outside the pool's ranges.
 	Outside []string
 }
+
+// legacyPoolDeleting is the pool condition older versions kept (True while a
+// deleted pool waited for its addresses to be released, under the pool's
+// finalizer). Only removed from statuses they wrote.
+const legacyPoolDeleting = "Deleting"
 
 // PoolStatus computes an IPPool's status from the allocator's counts,
 // keeping LastTransitionTime of conditions whose status did not change.
@@ -233,7 +253,8 @@ func PoolStatus(old v1alpha1.IPPoolStatus, in PoolStatusInput, now metav1.Time) 
 	case v.Invalid != "":
 		set(v1alpha1.PoolReady, false, v1alpha1.ReasonInvalidSpec, v.Invalid)
 	case v.Deleting:
-		set(v1alpha1.PoolReady, false, v1alpha1.ReasonDeleting, "the pool is being deleted and gives no new addresses")
+		set(v1alpha1.PoolReady, false, v1alpha1.ReasonDeleting,
+			"the pool is being deleted (another finalizer keeps it) and gives no new addresses; held addresses stay with their Services")
 	case v.OverlapsWith != "":
 		set(v1alpha1.PoolReady, false, v1alpha1.ReasonOverlapping, fmt.Sprintf("overlaps the older pool %s; gives no addresses until fixed", v.OverlapsWith))
 	case v.Disabled:
@@ -252,15 +273,8 @@ func PoolStatus(old v1alpha1.IPPoolStatus, in PoolStatusInput, now metav1.Time) 
 	} else {
 		set(v1alpha1.PoolOverlapping, false, v1alpha1.ReasonNoOverlap, "no older pool overlaps this one")
 	}
-	if v.Deleting {
-		msg := "no Service holds an address of this pool; removing the finalizer"
-		if in.HeldCount > 0 {
-			msg = fmt.Sprintf("waiting for %d address(es) to be released by their Services: %s", in.HeldCount, strings.Join(in.Holders, ", "))
-		}
-		set(v1alpha1.PoolDeleting, true, v1alpha1.ReasonWaitingForRelease, msg)
-	} else {
-		set(v1alpha1.PoolDeleting, false, v1alpha1.ReasonNotDeleting, "the pool is not being deleted")
-	}
+	// Older versions set a Deleting condition; nothing sets it any more.
+	meta.RemoveStatusCondition(&st.Conditions, legacyPoolDeleting)
 	if orphaned > 0 {
 		set(v1alpha1.PoolAddressesOutsideRanges, true, v1alpha1.ReasonAddressesOutsideRanges,
 			fmt.Sprintf("%d held address(es) are outside spec.addresses (%s): they stay with their Services and are not handed out again",

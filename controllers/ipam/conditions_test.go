@@ -18,6 +18,11 @@ func TestServiceCondition(t *testing.T) {
 	a4 := Assigned{Addr: netip.MustParseAddr("192.0.2.1"), Pool: "p"}
 	a6 := Assigned{Addr: netip.MustParseAddr("2001:db8::1"), Pool: "q"}
 	out := Assigned{Addr: netip.MustParseAddr("192.0.2.9"), Pool: "p", Outside: true}
+	// A deleted pool has no ranges: its addresses are outside too.
+	gone4 := Assigned{Addr: netip.MustParseAddr("192.0.2.5"), Pool: "old", Outside: true, PoolGone: true}
+	gone6 := Assigned{Addr: netip.MustParseAddr("2001:db8::5"), Pool: "old", Outside: true, PoolGone: true}
+	const kept = ": the address stays with this Service until the Service releases it (deleted, no longer a LoadBalancer, or asking for another address), " +
+		"and the deleted pool gives no new addresses"
 	for _, tc := range []struct {
 		name    string
 		o       Outcome
@@ -31,6 +36,15 @@ func TestServiceCondition(t *testing.T) {
 			metav1.ConditionTrue, v1alpha1.ReasonAllocated, "holds 192.0.2.1 (pool p); no IPv6 address yet (pool full), added when a pool allows"},
 		{"outside", Outcome{Manage: true, Addrs: []Assigned{out}}, metav1.ConditionTrue, v1alpha1.ReasonAddressOutsidePool,
 			"holds 192.0.2.9 (pool p); 192.0.2.9 is no longer in pool p: the address stays with this Service and is not handed out again once released"},
+		{"pool deleted", Outcome{Manage: true, Addrs: []Assigned{gone4}}, metav1.ConditionTrue, v1alpha1.ReasonPoolDeleted,
+			"holds 192.0.2.5 (pool old, deleted); pool old no longer exists" + kept},
+		{"pool deleted wins over outside, named once", Outcome{Manage: true, Addrs: []Assigned{gone4, out, gone6}}, metav1.ConditionTrue, v1alpha1.ReasonPoolDeleted,
+			"holds 192.0.2.5 (pool old, deleted) and 192.0.2.9 (pool p) and 2001:db8::5 (pool old, deleted); pool old no longer exists" + kept},
+		{"pool deleted, other family in a live pool", Outcome{Manage: true, Addrs: []Assigned{a6, gone4}}, metav1.ConditionTrue, v1alpha1.ReasonPoolDeleted,
+			"holds 2001:db8::1 (pool q) and 192.0.2.5 (pool old, deleted); pool old no longer exists" + kept},
+		{"failed, keeping an address of a deleted pool", Outcome{Manage: true, Addrs: []Assigned{gone4},
+			Failure: &Failure{v1alpha1.ReasonNoMatchingPool, "pool new named by bgplb.io/ip-pool does not exist"}},
+			metav1.ConditionFalse, v1alpha1.ReasonNoMatchingPool, "pool new named by bgplb.io/ip-pool does not exist; keeping 192.0.2.5 (pool old, deleted)"},
 		{"failed", Outcome{Manage: true, Failure: &Failure{v1alpha1.ReasonPoolExhausted, "no free IPv4 address in pool(s) p"}},
 			metav1.ConditionFalse, v1alpha1.ReasonPoolExhausted, "no free IPv4 address in pool(s) p"},
 		{"failed, keeping", Outcome{Manage: true, Addrs: []Assigned{a4}, Failure: &Failure{v1alpha1.ReasonRequestedAddressUnavailable, "requested address 192.0.2.7 is held by a/b"}},
@@ -116,7 +130,7 @@ func TestPoolStatus(t *testing.T) {
 	v6 := allocator.Stats{Total: two64, Allocated: big.NewInt(1), Available: new(big.Int).Sub(two64, big.NewInt(1)), Orphaned: big.NewInt(0)}
 	conds := func(st v1alpha1.IPPoolStatus) string {
 		var s []string
-		for _, t := range []string{v1alpha1.PoolReady, v1alpha1.PoolExhausted, v1alpha1.PoolOverlapping, v1alpha1.PoolDeleting, v1alpha1.PoolAddressesOutsideRanges} {
+		for _, t := range []string{v1alpha1.PoolReady, v1alpha1.PoolExhausted, v1alpha1.PoolOverlapping, legacyPoolDeleting, v1alpha1.PoolAddressesOutsideRanges} {
 			if c := meta.FindStatusCondition(st.Conditions, t); c != nil {
 				s = append(s, t+"="+string(c.Status)+"/"+c.Reason)
 			}
@@ -129,18 +143,17 @@ func TestPoolStatus(t *testing.T) {
 		conds string
 	}{
 		{"ready", PoolStatusInput{View: view(nil), Stats: map[allocator.Family]allocator.Stats{allocator.IPv4: stats(4, 1, 3, 0), allocator.IPv6: v6}},
-			"Ready=True/Ready Exhausted=False/AddressesAvailable Overlapping=False/NoOverlap Deleting=False/NotDeleting"},
+			"Ready=True/Ready Exhausted=False/AddressesAvailable Overlapping=False/NoOverlap"},
 		{"v4 exhausted", PoolStatusInput{View: view(nil), Stats: map[allocator.Family]allocator.Stats{allocator.IPv4: stats(4, 4, 0, 0), allocator.IPv6: v6}},
-			"Ready=True/Ready Exhausted=True/Exhausted Overlapping=False/NoOverlap Deleting=False/NotDeleting"},
+			"Ready=True/Ready Exhausted=True/Exhausted Overlapping=False/NoOverlap"},
 		{"overlapping", PoolStatusInput{View: view(func(v *PoolView) { v.OverlapsWith = "old" }), Stats: map[allocator.Family]allocator.Stats{allocator.IPv4: stats(4, 0, 4, 0)}},
-			"Ready=False/Overlapping Exhausted=False/AddressesAvailable Overlapping=True/OverlapsOlderPool Deleting=False/NotDeleting"},
+			"Ready=False/Overlapping Exhausted=False/AddressesAvailable Overlapping=True/OverlapsOlderPool"},
 		{"disabled", PoolStatusInput{View: view(func(v *PoolView) { v.Disabled = true }), Stats: map[allocator.Family]allocator.Stats{allocator.IPv4: stats(4, 0, 4, 0)}},
-			"Ready=False/Disabled Exhausted=False/AddressesAvailable Overlapping=False/NoOverlap Deleting=False/NotDeleting"},
-		{"deleting", PoolStatusInput{View: view(func(v *PoolView) { v.Deleting = true }), Stats: map[allocator.Family]allocator.Stats{allocator.IPv4: stats(4, 1, 3, 0)},
-			HeldCount: 1, Holders: []string{"a/b (192.0.2.1)"}},
-			"Ready=False/Deleting Exhausted=False/AddressesAvailable Overlapping=False/NoOverlap Deleting=True/WaitingForRelease"},
+			"Ready=False/Disabled Exhausted=False/AddressesAvailable Overlapping=False/NoOverlap"},
+		{"deleting under another finalizer", PoolStatusInput{View: view(func(v *PoolView) { v.Deleting = true }), Stats: map[allocator.Family]allocator.Stats{allocator.IPv4: stats(4, 1, 3, 0)}},
+			"Ready=False/Deleting Exhausted=False/AddressesAvailable Overlapping=False/NoOverlap"},
 		{"orphans", PoolStatusInput{View: view(nil), Stats: map[allocator.Family]allocator.Stats{allocator.IPv4: stats(4, 1, 3, 2)}, Outside: []string{"192.0.2.9"}},
-			"Ready=True/Ready Exhausted=False/AddressesAvailable Overlapping=False/NoOverlap Deleting=False/NotDeleting AddressesOutsideRanges=True/AddressesOutsideRanges"},
+			"Ready=True/Ready Exhausted=False/AddressesAvailable Overlapping=False/NoOverlap AddressesOutsideRanges=True/AddressesOutsideRanges"},
 	} {
 		st := PoolStatus(v1alpha1.IPPoolStatus{}, tc.in, now)
 		if got := conds(st); got != tc.conds {
@@ -160,9 +173,13 @@ func TestPoolStatus(t *testing.T) {
 		Stats: map[allocator.Family]allocator.Stats{allocator.IPv4: stats(4, 1, 3, 1), allocator.IPv6: v6}}, metav1.Unix(500, 0)); !PoolStatusEqual(st, again) {
 		t.Fatalf("status not stable:\n%+v\n%+v", st, again)
 	}
-	if deleting := PoolStatus(st, PoolStatusInput{View: view(func(v *PoolView) { v.Deleting = true }), HeldCount: 2,
-		Holders: []string{"a/x (192.0.2.1)", "b/y (2001:db8::1)"}}, now); !strings.Contains(
-		meta.FindStatusCondition(deleting.Conditions, v1alpha1.PoolDeleting).Message, "waiting for 2 address(es) to be released by their Services: a/x (192.0.2.1), b/y (2001:db8::1)") {
-		t.Fatalf("deleting message: %+v", deleting.Conditions)
+	// The Deleting condition older versions wrote is dropped; others stay.
+	legacy := v1alpha1.IPPoolStatus{Conditions: []metav1.Condition{
+		{Type: legacyPoolDeleting, Status: metav1.ConditionFalse, Reason: "NotDeleting", LastTransitionTime: now},
+		{Type: "example.com/Audited", Status: metav1.ConditionTrue, Reason: "Audited", LastTransitionTime: now},
+	}}
+	got := PoolStatus(legacy, PoolStatusInput{View: view(nil), Stats: map[allocator.Family]allocator.Stats{allocator.IPv4: stats(4, 1, 3, 0)}}, now)
+	if meta.FindStatusCondition(got.Conditions, legacyPoolDeleting) != nil || meta.FindStatusCondition(got.Conditions, "example.com/Audited") == nil {
+		t.Fatalf("legacy condition: %+v", got.Conditions)
 	}
 }

@@ -352,7 +352,8 @@ func (s *State) assignedLocked(recs []*record, fams []allocator.Family) []Assign
 	for _, f := range fams {
 		for _, rec := range recs {
 			if rec.fam == f {
-				out = append(out, Assigned{Addr: rec.addr, Pool: rec.pool, Outside: !s.alloc.InPool(rec.pool, rec.addr)})
+				out = append(out, Assigned{Addr: rec.addr, Pool: rec.pool, Outside: !s.alloc.InPool(rec.pool, rec.addr),
+					PoolGone: s.byNam[rec.pool] == nil})
 			}
 		}
 	}

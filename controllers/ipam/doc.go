@@ -22,12 +22,15 @@
 //     (an overlapping old leader, a misconfigured install) never show one
 //     address on two Services.
 //   - The IPPool reconciler applies the set of pools (overlaps are decided
-//     across all of them: the older pool wins), guards deletion with the
-//     bgplb.io/pool-protection finalizer, and writes pool status and metrics,
-//     coalesced during bursts.
+//     across all of them: the older pool wins) and writes pool status and
+//     metrics, coalesced during bursts. A deleted pool goes at once: the
+//     IPAllocations, not the pool object, keep addresses with their
+//     Services, which keep them until they let go (condition reason
+//     PoolDeleted). It removes the finalizer older versions put on pools.
 //
 // On start the State is rebuilt from every IPAllocation in the cache before
-// the first decision, and the Services they name are reconciled, so an
+// the first decision (those of deleted pools included: their addresses
+// stay held under the old pool's name), and the Services they name are reconciled, so an
 // address never changes or doubles across restarts, and Services deleted
 // while the controller was down release theirs.
 package ipam

@@ -72,6 +72,10 @@ func (s *State) obtainRequestedLocked(a netip.Addr, in ServiceInput, ref v1alpha
 		if in.Req.SharingKey == "" || rec.key != in.Req.SharingKey {
 			return nil, unavailable("is held by %s", holders(rec.want))
 		}
+		if s.byNam[rec.pool] == nil {
+			// Its pool was deleted: the holders keep it, nobody new joins.
+			return nil, unavailable("is held by %s and its pool %s no longer exists: no new Service can share it", holders(rec.want), rec.pool)
+		}
 		if in.Req.Pool != "" && rec.pool != in.Req.Pool {
 			return nil, unavailable("is in pool %s, not in pool %s", rec.pool, in.Req.Pool)
 		}
@@ -163,7 +167,7 @@ func (s *State) findSharedLocked(f allocator.Family, in ServiceInput, lookup Sha
 			continue
 		}
 		if p := s.byNam[rec.pool]; p == nil || p.Deleting {
-			continue
+			continue // a deleted pool: its holders keep the address, nobody joins
 		}
 		if s.compatibleLocked(rec, in.Key, in.Share, lookup) != nil {
 			continue

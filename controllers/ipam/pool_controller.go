@@ -16,8 +16,10 @@ import (
 	"github.com/bgplb/bgplb/controllers/internal/patch"
 )
 
-// PoolReconciler keeps the State's pools in step with the IPPools, guards
-// pool deletion with a finalizer, and writes pool status and metrics.
+// PoolReconciler keeps the State's pools in step with the IPPools, writes
+// pool status and metrics, and removes the finalizer older versions put on
+// pools. A deleted pool goes at once: the IPAllocations, not the pool
+// object, are what keeps an address with its Service.
 type PoolReconciler struct {
 	*builderState
 	client   client.Client
@@ -44,33 +46,27 @@ func (r *PoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	}
 	i := slices.IndexFunc(list.Items, func(p v1alpha1.IPPool) bool { return p.Name == req.Name })
 	if i < 0 {
+		// Gone: nothing to report on. Its held addresses stay with their
+		// Services (their condition says the pool was deleted).
 		forgetPoolMetrics(req.Name)
 		return ctrl.Result{}, nil
 	}
 	pool := &list.Items[i]
-	view := r.state.Pool(pool.Name)
-	stats, usage := r.state.Usage(pool.Name)
-	setPoolMetrics(pool.Name, stats)
-
-	hasFinalizer := slices.Contains(pool.Finalizers, PoolFinalizer)
-	switch {
-	case view.Deleting && usage.Held == 0:
-		if hasFinalizer {
-			if err := r.setFinalizers(ctx, pool, slices.DeleteFunc(slices.Clone(pool.Finalizers), func(f string) bool { return f == PoolFinalizer })); err != nil {
-				return ctrl.Result{}, err
-			}
-			r.recorder.Eventf(pool, nil, corev1.EventTypeNormal, v1alpha1.ReasonReleased, "Delete", "no Service holds an address of this pool any more; it can go")
-		}
-		return ctrl.Result{}, nil
-	case !view.Deleting && !hasFinalizer:
-		if err := r.setFinalizers(ctx, pool, append(slices.Clone(pool.Finalizers), PoolFinalizer)); err != nil {
+	if fins, found := WithoutLegacyFinalizer(pool.Finalizers); found {
+		// Every pool is reconciled on start, so this migrates all of them.
+		if err := r.setFinalizers(ctx, pool, fins); err != nil {
 			return ctrl.Result{}, err
 		}
+		ctrl.LoggerFrom(ctx).Info("removed the legacy finalizer", "finalizer", LegacyPoolFinalizer)
+		if !pool.DeletionTimestamp.IsZero() && len(fins) == 0 {
+			return ctrl.Result{}, nil // the API server deletes it now
+		}
 	}
+	view := r.state.Pool(pool.Name)
+	stats, outside := r.state.Usage(pool.Name)
+	setPoolMetrics(pool.Name, stats)
 
-	status := PoolStatus(pool.Status, PoolStatusInput{
-		View: view, Stats: stats, Holders: usage.Holders, HeldCount: usage.Held, Outside: usage.Outside,
-	}, metav1.Now())
+	status := PoolStatus(pool.Status, PoolStatusInput{View: view, Stats: stats, Outside: outside}, metav1.Now())
 	if PoolStatusEqual(status, pool.Status) {
 		return ctrl.Result{}, nil
 	}
@@ -86,8 +82,19 @@ func (r *PoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	return ctrl.Result{}, nil
 }
 
+// WithoutLegacyFinalizer returns the finalizers without
+// LegacyPoolFinalizer, and whether it was there. Other finalizers (someone
+// else's) are kept in order.
+func WithoutLegacyFinalizer(fins []string) ([]string, bool) {
+	if !slices.Contains(fins, LegacyPoolFinalizer) {
+		return fins, false
+	}
+	return slices.DeleteFunc(slices.Clone(fins), func(f string) bool { return f == LegacyPoolFinalizer }), true
+}
+
 // setFinalizers writes the finalizer list, guarded by resourceVersion so a
-// concurrent change by someone else is not lost.
+// concurrent change by someone else (another finalizer added) is not lost:
+// a conflict fails the reconcile, which is retried on the fresh object.
 func (r *PoolReconciler) setFinalizers(ctx context.Context, pool *v1alpha1.IPPool, fins []string) error {
 	out := pool.DeepCopy()
 	out.Finalizers = fins
@@ -107,7 +114,6 @@ func (r *PoolReconciler) poolEvents(pool *v1alpha1.IPPool, old, cur []metav1.Con
 	}{
 		{v1alpha1.PoolOverlapping, metav1.ConditionTrue, corev1.EventTypeWarning},
 		{v1alpha1.PoolExhausted, metav1.ConditionTrue, corev1.EventTypeWarning},
-		{v1alpha1.PoolDeleting, metav1.ConditionTrue, corev1.EventTypeNormal},
 		{v1alpha1.PoolAddressesOutsideRanges, metav1.ConditionTrue, corev1.EventTypeWarning},
 		{v1alpha1.PoolReady, metav1.ConditionTrue, corev1.EventTypeNormal},
 		{v1alpha1.PoolReady, metav1.ConditionFalse, corev1.EventTypeWarning},

@@ -236,7 +236,8 @@ func (r *ServiceReconciler) event(svc *corev1.Service, cur, desired ServiceStatu
 	c := desired.Condition
 	if c.Status == metav1.ConditionTrue {
 		kind := corev1.EventTypeNormal
-		if c.Reason == v1alpha1.ReasonAddressOutsidePool {
+		if c.Reason == v1alpha1.ReasonAddressOutsidePool || c.Reason == v1alpha1.ReasonPoolDeleted {
+			// Held, but not as the user set it up: worth a look.
 			kind = corev1.EventTypeWarning
 		}
 		r.recorder.Eventf(svc, nil, kind, c.Reason, "Allocate", "%s", c.Message)

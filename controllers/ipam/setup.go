@@ -37,10 +37,14 @@ import (
 // +kubebuilder:rbac:groups=bgplb.io,resources=ipallocations,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=bgplb.io,resources=ippools,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=bgplb.io,resources=ippools/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=bgplb.io,resources=ippools/finalizers,verbs=update
 
-// PoolFinalizer keeps a deleted IPPool until no Service holds its addresses.
-const PoolFinalizer = "bgplb.io/pool-protection"
+// LegacyPoolFinalizer is the finalizer older versions put on every IPPool
+// to keep a deleted pool until no Service held its addresses. It is legacy:
+// the IPAllocation objects are the locks, independent of the pool object,
+// so a pool may go at once (and `kubectl delete -k` can remove the CRDs
+// with the controller). The controller only removes it, from pools an older
+// version marked, so upgraded clusters uninstall cleanly too.
+const LegacyPoolFinalizer = "bgplb.io/pool-protection"
 
 // Options configure the IPAM controllers.
 type Options struct {
@@ -243,7 +247,9 @@ func namespaceHandler(st *State) handler.EventHandler {
 }
 
 // metaChanged passes pool updates that change deletion or finalizers, which
-// do not bump the generation.
+// do not bump the generation: a pool marked for deletion gives nothing new,
+// and a legacy finalizer put back (by an older controller still running
+// during an upgrade) is removed again.
 type metaChanged struct{ predicate.Funcs }
 
 func (metaChanged) Update(e event.UpdateEvent) bool {

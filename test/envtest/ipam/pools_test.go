@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	"github.com/bgplb/bgplb/controllers/ipam"
 )
 
 // Point 4 of the issue: which pool a Service gets its address from.
@@ -96,31 +95,9 @@ var _ = Describe("Pool choice", func() {
 	})
 })
 
-// Point 8 of the issue: pool edits and deletion never move an address.
-var _ = Describe("Pool edits and deletion", func() {
-	It("keeps a deleted pool until no Service holds its addresses, and says so", func() {
-		ns := newNamespace()
-		createPool("p-del", []string{"192.0.2.96/30"})
-		createService(ns, "holder")
-		Eventually(ingressIPs(ns, "holder")).Should(HaveExactElements("192.0.2.96"))
-		Eventually(func() []string { return getPool("p-del").Finalizers }).Should(ContainElement(ipam.PoolFinalizer))
-
-		Expect(k8s.Delete(ctx, &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "p-del"}})).To(Succeed())
-		Eventually(poolCondition("p-del", v1alpha1.PoolDeleting)).Should(Equal("True/WaitingForRelease"))
-		Expect(poolCondition("p-del", v1alpha1.PoolReady)()).To(Equal("False/Deleting"))
-		p := getPool("p-del")
-		Expect(p.DeletionTimestamp).NotTo(BeNil())
-		Expect(findCondition(p.Status.Conditions, v1alpha1.PoolDeleting).Message).To(ContainSubstring(ns + "/holder (192.0.2.96)"))
-		Expect(ingressIPs(ns, "holder")()).To(HaveExactElements("192.0.2.96"))
-		Expect(condition(ns, "holder")()).To(HavePrefix("True/"))
-
-		createService(ns, "newcomer")
-		Eventually(condition(ns, "newcomer")).Should(Equal("False/NoMatchingPool"))
-
-		deleteServiceAndWaitReleased(ns, "holder")
-		deletePoolAndWait("p-del")
-	})
-
+// Point 8 of the issue: pool edits never move an address (deletion:
+// pooldelete_test.go).
+var _ = Describe("Pool edits", func() {
 	It("leaves an address cut out of a pool with its Service, flagged, and never hands it out again", func() {
 		ns := newNamespace()
 		createPool("p-edit", []string{"192.0.2.100/30"})
@@ -170,12 +147,3 @@ var _ = Describe("Pool edits and deletion", func() {
 		Eventually(ingressIPs(ns, "want-new")).Should(HaveExactElements("192.0.2.108"))
 	})
 })
-
-func findCondition(cs []metav1.Condition, t string) *metav1.Condition {
-	for i := range cs {
-		if cs[i].Type == t {
-			return &cs[i]
-		}
-	}
-	return nil
-}

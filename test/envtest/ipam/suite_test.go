@@ -181,7 +181,7 @@ func createPool(name string, addrs []string, opts ...poolOpt) *v1alpha1.IPPool {
 	Expect(k8s.Create(ctx, p)).To(Succeed())
 	DeferCleanup(func() {
 		// Services of the spec go first, wherever their cleanup was
-		// registered, so the pool's finalizer lets go.
+		// registered, so the next spec starts with no address held.
 		deleteSpecServices()
 		deletePoolAndWait(name)
 	})
@@ -228,7 +228,7 @@ func deletePoolAndWait(name string) {
 	Expect(client.IgnoreNotFound(k8s.Delete(ctx, p))).To(Succeed())
 	Eventually(func() bool {
 		return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Name: name}, &v1alpha1.IPPool{}))
-	}).Should(BeTrue(), "pool %s should go once no Service holds its addresses", name)
+	}).Should(BeTrue(), "pool %s should go", name)
 }
 
 // svcOpt changes a Service before it is created.
