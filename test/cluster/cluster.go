@@ -101,8 +101,10 @@ type Cluster struct {
 
 	mu                       sync.Mutex
 	etcd, apiserver, kcm, ks *lab.Proc
-	stopOnce                 sync.Once
-	stopErr                  error
+	// apiserverSpec is how kube-apiserver was started (StartAPIServer reuses it).
+	apiserverSpec lab.ProcSpec
+	stopOnce      sync.Once
+	stopErr       error
 }
 
 // Start brings up the lab, the control plane and the nodes, and waits for
@@ -412,7 +414,7 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 	}
 	pk := c.pki.path
 	svc := ServiceCIDR4.String() + "," + ServiceCIDR6.String()
-	c.apiserver, err = c.Lab.Start(lab.ProcSpec{Name: "kube-apiserver", Argv: []string{c.bin("kube-apiserver"),
+	c.apiserverSpec = lab.ProcSpec{Name: "kube-apiserver", Argv: []string{c.bin("kube-apiserver"),
 		"--etcd-servers", etcdURL,
 		"--bind-address", lab.HostMgmt4.String(), "--advertise-address", lab.HostMgmt4.String(),
 		"--secure-port", strconv.Itoa(APIServerPort),
@@ -427,8 +429,8 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 		"--kubelet-client-certificate", pk("apiserver-kubelet-client.crt"),
 		"--kubelet-client-key", pk("apiserver-kubelet-client.key"),
 		"--kubelet-preferred-address-types", "InternalIP",
-		"--profiling=false", "--v=1"}})
-	if err != nil {
+		"--profiling=false", "--v=1"}}
+	if c.apiserver, err = c.Lab.Start(c.apiserverSpec); err != nil {
 		return err
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
@@ -440,17 +442,8 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 	if c.Clientset, err = kubernetes.NewForConfig(cfg); err != nil {
 		return err
 	}
-	if err := waitUntil(ctx, time.Minute, func() error {
-		if c.apiserver.Exited() {
-			return errStop{fmt.Errorf("kube-apiserver exited; see %s", c.apiserver.LogPath)}
-		}
-		b, err := c.Clientset.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-		if err != nil {
-			return fmt.Errorf("%w: %s", err, b)
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("cluster: kube-apiserver not ready: %w", err)
+	if err := c.waitAPIServer(ctx); err != nil {
+		return err
 	}
 	kc := func(name string) string { return filepath.Join(c.Dir, name+".kubeconfig") }
 	c.kcm, err = c.Lab.Start(lab.ProcSpec{Name: "kube-controller-manager", Argv: []string{c.bin("kube-controller-manager"),

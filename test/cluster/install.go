@@ -80,6 +80,35 @@ func (c *Cluster) ApplyYAML(ctx context.Context, body string) (string, error) {
 // the backend image (replicas spread over the nodes, one per node while
 // replicas <= nodes) and a dual-stack LoadBalancer Service on port 80.
 func BackendManifest(ns, name string, replicas int) string {
+	return BackendManifestWith(ns, name, Backend{Replicas: replicas})
+}
+
+// Backend shapes BackendManifestWith.
+type Backend struct {
+	Replicas int
+	// Local sets the Service's externalTrafficPolicy to Local.
+	Local bool
+	// Nodes, when set, confines the pods to these nodes (node affinity on
+	// kubernetes.io/hostname).
+	Nodes []string
+}
+
+// BackendManifestWith is BackendManifest with the options of b.
+func BackendManifestWith(ns, name string, b Backend) string {
+	policy := "Cluster"
+	if b.Local {
+		policy = "Local"
+	}
+	affinity := ""
+	if len(b.Nodes) > 0 {
+		affinity = fmt.Sprintf(`
+      affinity:
+        nodeAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+            nodeSelectorTerms:
+              - matchExpressions:
+                  - {key: kubernetes.io/hostname, operator: In, values: [%s]}`, strings.Join(b.Nodes, ", "))
+	}
 	return fmt.Sprintf(`apiVersion: v1
 kind: Namespace
 metadata:
@@ -105,7 +134,7 @@ spec:
           topologyKey: kubernetes.io/hostname
           whenUnsatisfiable: DoNotSchedule
           labelSelector:
-            matchLabels: {app: %[2]s}
+            matchLabels: {app: %[2]s}%[5]s
       securityContext:
         runAsNonRoot: true
         seccompProfile: {type: RuntimeDefault}
@@ -137,12 +166,13 @@ metadata:
   namespace: %[1]s
 spec:
   type: LoadBalancer
+  externalTrafficPolicy: %[6]s
   ipFamilyPolicy: RequireDualStack
   ipFamilies: [IPv4, IPv6]
   selector: {app: %[2]s}
   ports:
     - {name: http, port: 80, targetPort: http}
-`, ns, name, replicas, BackendImage)
+`, ns, name, b.Replicas, BackendImage, affinity, policy)
 }
 
 // ServiceAddresses waits until Service ns/name has want external addresses

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -51,23 +54,11 @@ func (c *Client) HTTPClient(timeout time.Duration) *http.Client {
 
 // HTTPGet fetches url from the client namespace and returns the body.
 func (c *Client) HTTPGet(ctx context.Context, url string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	body, err := get(ctx, c.HTTPClient(5*time.Second), url)
 	if err != nil {
-		return "", err
+		return body, fmt.Errorf("client: %w", err)
 	}
-	resp, err := c.HTTPClient(5 * time.Second).Do(req)
-	if err != nil {
-		return "", fmt.Errorf("client GET %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", fmt.Errorf("client GET %s: %w", url, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return string(b), fmt.Errorf("client GET %s: %s", url, resp.Status)
-	}
-	return string(b), nil
+	return body, nil
 }
 
 // ServiceURL is the URL of a node HTTP server on addr:port.
@@ -118,3 +109,118 @@ func (c *Client) Ping(ctx context.Context, addr netip.Addr) error { return ping(
 
 // Do runs fn on a thread inside the client namespace (see InNetns).
 func (c *Client) Do(fn func() error) error { return InNetns(c.Netns, fn) }
+
+// Probe is a client that keeps connecting to URLs in the background, one
+// new connection per request, and counts what it got: the traffic the specs
+// watch while they break something.
+type Probe struct {
+	mu      sync.Mutex
+	ok      int
+	failed  int
+	errs    []string
+	answers map[string]int
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// ProbeResult is what a Probe counted.
+type ProbeResult struct {
+	OK, Failed int
+	// Errors are the first failures, with their time.
+	Errors []string
+	// Answers counts the answers by key (see StartProbe).
+	Answers map[string]int
+}
+
+// StartProbe sends a GET to each of urls every interval from the client
+// namespace until Stop, each on a new connection that times out after 3 s.
+// Requests do not wait for each other (at most 256 in flight), so a path
+// that swallows packets does not slow the sampling of the others. key maps
+// an answer's body to what Answers counts (nil: the whole body, trimmed).
+func (c *Client) StartProbe(urls []string, interval time.Duration, key func(body string) string) *Probe {
+	if key == nil {
+		key = strings.TrimSpace
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Probe{answers: map[string]int{}, cancel: cancel, done: make(chan struct{})}
+	hc := c.HTTPClient(3 * time.Second)
+	inflight := make(chan struct{}, 256)
+	var wg sync.WaitGroup
+	one := func(u string) {
+		defer wg.Done()
+		defer func() { <-inflight }()
+		body, err := get(ctx, hc, u)
+		if ctx.Err() != nil {
+			return // stopped, not failed
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if err != nil {
+			p.failed++
+			if len(p.errs) < 10 {
+				p.errs = append(p.errs, time.Now().Format("15:04:05.000")+" "+err.Error())
+			}
+			return
+		}
+		p.ok++
+		p.answers[key(body)]++
+	}
+	go func() {
+		defer close(p.done)
+		defer wg.Wait()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			for _, u := range urls {
+				select {
+				case inflight <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				wg.Add(1)
+				go one(u)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return p
+}
+
+// get fetches url and returns the body; any status but 200 is an error.
+func get(ctx context.Context, hc *http.Client, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err // a *url.Error names the method and URL
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("GET %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return string(b), fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return string(b), nil
+}
+
+// Result returns the counts so far.
+func (p *Probe) Result() ProbeResult {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return ProbeResult{OK: p.ok, Failed: p.failed, Errors: slices.Clone(p.errs), Answers: maps.Clone(p.answers)}
+}
+
+// Stop ends the probe, waits for its last request, and returns the counts.
+func (p *Probe) Stop() ProbeResult {
+	p.cancel()
+	<-p.done
+	return p.Result()
+}

@@ -253,6 +253,25 @@ func TestLab(t *testing.T) {
 		t.Logf("all routes back %v after restoring r1's config", time.Since(start).Round(time.Millisecond))
 	})
 
+	t.Run("a router's daemons stopped and started", func(t *testing.T) {
+		r1 := l.Router("r1")
+		if err := r1.StopDaemons(); err != nil {
+			t.Fatal(err)
+		}
+		// zebra takes its routes with it; r2 is untouched.
+		waitRoutes(t, r1, svc4, 0)
+		if hops, err := l.Router("r2").KernelRoutes(netip.PrefixFrom(svc4, 32)); err != nil || len(hops) != len(l.Nodes()) {
+			t.Errorf("r2 lost routes while r1 was down: %v %v", hops, err)
+		}
+		start := time.Now()
+		if err := r1.StartDaemons(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waitRoutes(t, r1, svc4, len(l.Nodes()))
+		waitRoutes(t, r1, svc6, len(l.Nodes()))
+		t.Logf("all routes back %v after starting r1's daemons", time.Since(start).Round(time.Millisecond))
+	})
+
 	t.Run("reconfigure: r2 as iBGP peer", func(t *testing.T) {
 		r2 := l.Router("r2")
 		cfg := r2.Config()

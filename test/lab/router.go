@@ -200,6 +200,39 @@ func (r *Router) Reconfigure(ctx context.Context, cfg RouterConfig) error {
 // Restart restarts bgpd and bfdd with the current config.
 func (r *Router) Restart(ctx context.Context) error { return r.Reconfigure(ctx, r.Config()) }
 
+// StopDaemons stops bgpd, bfdd and then zebra: the whole router's control
+// plane goes down as in a router reboot (zebra removes the routes it
+// installed as it exits). The namespace and its links stay. StartDaemons
+// brings them back.
+func (r *Router) StopDaemons() error {
+	r.frr.mu.Lock()
+	defer r.frr.mu.Unlock()
+	for _, d := range []string{"bgpd", "bfdd", "zebra"} {
+		if p := r.frr.daemons[d]; p != nil {
+			if err := p.Stop(5 * time.Second); err != nil {
+				return fmt.Errorf("router %s: %w", r.Name, err)
+			}
+			delete(r.frr.daemons, d)
+		}
+	}
+	// A socket left behind would make the next zebra's start look done.
+	_ = os.Remove(filepath.Join(r.Dir(), "zserv.api"))
+	r.lab.log.Info("router daemons stopped", "router", r.Name)
+	return nil
+}
+
+// StartDaemons starts zebra, bfdd and bgpd with the current config after
+// StopDaemons, and waits until each answers.
+func (r *Router) StartDaemons(ctx context.Context) error {
+	r.frr.mu.Lock()
+	running := len(r.frr.daemons) > 0
+	r.frr.mu.Unlock()
+	if running {
+		return fmt.Errorf("router %s: daemons still running", r.Name)
+	}
+	return r.start(ctx)
+}
+
 // Vtysh runs one vtysh command against the router's daemons and returns its output.
 func (r *Router) Vtysh(cmd string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -26,23 +26,21 @@ var _ = Describe("bgplb installed by kubectl apply -k on real nodes", Ordered, f
 	Describe("traffic through kube-proxy to real pods", trafficSpecs)
 	Describe("the controller's leader pod deleted during a burst of Services", burstSpecs)
 	Describe("least privilege", privilegeSpecs)
+	Describe("status", statusSpecs)
+	Describe("externalTrafficPolicy Local with real pods", localSpecs)
+	Describe("draining a node", drainSpecs)
+	Describe("a rolling restart of the speaker DaemonSet", restartSpecs)
+	Describe("a frozen speaker pod", bfdSpecs)
+	Describe("a router restarted", routerRestartSpecs)
+	Describe("the API server down for 5 minutes", apiOutageSpecs)
 	Describe("kubectl delete -k", uninstallSpecs)
 })
 
 func trafficSpecs() {
-	const ns, name = "traffic", "hello"
+	const ns, name = helloNS, helloName
 	var addrs []netip.Addr
 
-	BeforeAll(func(ctx SpecContext) {
-		_, err := cl.ApplyYAML(ctx, clusterBackend(ns, name))
-		Expect(err).NotTo(HaveOccurred())
-		_, err = cl.Kubectl(ctx, "-n", ns, "rollout", "status", "deployment/"+name, "--timeout=3m")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(cl.WaitEndpoints(ctx, ns, name, 3, time.Minute)).To(Succeed())
-		addrs, err = cl.ServiceAddresses(ctx, ns, name, 2, time.Minute)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(addrs).To(HaveLen(2))
-	}, NodeTimeout(5*time.Minute))
+	BeforeAll(func(ctx SpecContext) { addrs = hello(ctx) }, NodeTimeout(5*time.Minute))
 
 	It("is routed by both routers over every node (ECMP)", func(ctx SpecContext) {
 		for _, a := range addrs {

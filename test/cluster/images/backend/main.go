@@ -5,6 +5,11 @@
 //
 //	pod=hello-7d9c-abcde node=n2 ip=198.19.2.5
 //
+// On SIGTERM it reports not ready and keeps serving for -lameduck (2 s)
+// before it closes, as a well-behaved server does: kube-proxy on every node
+// drops a terminating endpoint within about a second, so a pod evicted by a
+// drain or a rollout loses no connection.
+//
 // Built static and packed by hack/image.
 package main
 
@@ -17,16 +22,25 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
 
 func main() {
 	addr := flag.String("listen", ":8080", "address to serve HTTP on")
+	lameduck := flag.Duration("lameduck", 2*time.Second, "how long to keep serving after SIGTERM, reporting not ready, so kube-proxy on every node drops this endpoint before the listener closes")
 	flag.Parse()
 	pod, node, ip := os.Getenv("POD_NAME"), os.Getenv("NODE_NAME"), os.Getenv("POD_IP")
 	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	var stopping atomic.Bool
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if stopping.Load() {
+			http.Error(w, "stopping", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Header().Set("Connection", "close")
@@ -42,6 +56,9 @@ func main() {
 	defer stop()
 	go func() {
 		<-ctx.Done()
+		stopping.Store(true)
+		log.Printf("SIGTERM: serving %s more before closing", *lameduck)
+		time.Sleep(*lameduck)
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)

@@ -1,0 +1,193 @@
+package e2e
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/bgplb/bgplb/test/lab"
+	"github.com/bgplb/bgplb/test/labcluster"
+)
+
+// apiOutage is how long the API server stays down (the issue's figure).
+const apiOutage = 5 * time.Minute
+
+// routerDown is how long a restarted router stays down.
+const routerDown = 5 * time.Second
+
+// routerRestartSpecs: one router's whole FRR (zebra, bgpd, bfdd) stopped
+// and started again, as in a router reboot.
+func routerRestartSpecs() {
+	It("r1's FRR stopped and started: its sessions and every route come back; r2 keeps routing meanwhile", func(ctx SpecContext) {
+		addrs := hello(ctx)
+		expectSessionsUp()
+		r1, r2 := cl.Lab.Router("r1"), cl.Lab.Router("r2")
+		DeferCleanup(func(ctx SpecContext) {
+			if r1.Daemon("zebra") == nil {
+				Expect(r1.StartDaemons(ctx)).To(Succeed())
+			}
+		})
+		probe := startProbe(addrs, 20*time.Millisecond)
+		Eventually(func() int { return probe.Result().OK }).Should(BeNumerically(">=", 20), "the client is answered before the restart")
+
+		Expect(r1.StopDaemons()).To(Succeed())
+		stopped := time.Now()
+		atStop := probe.Result()
+		for _, a := range addrs {
+			Eventually(func() ([]string, error) {
+				v, err := viewOf(r2, a)
+				return v.Kernel, err
+			}).Should(Equal(allNodes()), "r2 keeps routing %s over every node", a)
+			hops, err := r1.KernelRoutes(labcluster.HostPrefix(a))
+			Expect(err).NotTo(HaveOccurred())
+			fmt.Fprintf(GinkgoWriter, "r1 down: its kernel route for %s has next hops %v\n", a, hops)
+		}
+		// Long enough for the client to open a few hundred connections
+		// through both routers while r1 is down.
+		time.Sleep(routerDown)
+		down := probe.Result()
+
+		restarted := time.Now()
+		Expect(r1.StartDaemons(ctx)).To(Succeed())
+		Eventually(sessionsUp).Should(Succeed())
+		sessions := time.Since(restarted)
+		for _, a := range addrs {
+			expectRouted(a, allNodes()...)
+		}
+		// All routes: r1 holds as many routes in the Service pools as r2.
+		for _, pool := range []netip.Prefix{lab.Pool4, lab.Pool6} {
+			Eventually(func(g Gomega) {
+				n1, err := labcluster.CountKernelRoutes(r1, pool)
+				g.Expect(err).NotTo(HaveOccurred())
+				n2, err := labcluster.CountKernelRoutes(r2, pool)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(n1).To(Equal(n2), "routes in %s: r1 %d, r2 %d", pool, n1, n2)
+				g.Expect(n1).To(BeNumerically(">=", 1))
+			}).Should(Succeed())
+		}
+		back := time.Since(restarted)
+		res := probe.Stop()
+		fmt.Fprintf(GinkgoWriter, "r1 down for %s; after its start: sessions Established in %s, every route back in %s\n",
+			restarted.Sub(stopped).Round(time.Millisecond), sessions.Round(time.Millisecond), back.Round(time.Millisecond))
+		AddReportEntry("router restart: start -> every route back", back.String())
+		okDown := down.OK - atStop.OK
+		fmt.Fprintf(GinkgoWriter, "client while r1 was down: %d connections answered (through r2); failures of the whole spec: %d "+
+			"(the client's static ECMP default route keeps sending about half of its connections to r1, which has no route for the Service)\n", okDown, res.Failed)
+		AddReportEntry("router restart: answered while r1 down", fmt.Sprint(okDown))
+		report("router restart: client connections, whole spec", res)
+		Expect(okDown).To(BeNumerically(">", 0), "no connection went through r2 while r1 was down")
+	}, SpecTimeout(4*time.Minute))
+}
+
+// apiOutageSpecs: the API server stopped for apiOutage while everything
+// else runs.
+func apiOutageSpecs() {
+	It("keeps sessions, routes and client traffic while the API server is down for 5 minutes, and everything resumes after", func(ctx SpecContext) {
+		addrs := hello(ctx)
+		expectSessionsUp()
+		before := bgplbPods(ctx)
+		probe := startProbe(addrs, 200*time.Millisecond)
+		Eventually(func() int { return probe.Result().OK }).Should(BeNumerically(">=", 10), "the client is answered before the outage")
+		watch := watchRoutes(addrs, allNodes(), time.Second)
+		apiDown := false
+		DeferCleanup(func(ctx SpecContext) {
+			if apiDown {
+				Expect(cl.StartAPIServer(ctx)).To(Succeed())
+			}
+		})
+
+		Expect(cl.StopAPIServer()).To(Succeed())
+		apiDown = true
+		stopped := time.Now()
+		var sessionProblems []string
+		for next := time.Minute; time.Since(stopped) < apiOutage; {
+			if err := InterceptGomegaFailure(func() { sessionsUp(Default) }); err != nil && len(sessionProblems) < 10 {
+				sessionProblems = append(sessionProblems, time.Now().Format("15:04:05 ")+err.Error())
+			}
+			if time.Since(stopped) >= next {
+				r := probe.Result()
+				fmt.Fprintf(GinkgoWriter, "API server down %s: client ok=%d failed=%d, session problems %d\n", next, r.OK, r.Failed, len(sessionProblems))
+				next += time.Minute
+			}
+			select {
+			case <-ctx.Done():
+				Fail("interrupted during the outage")
+			case <-time.After(5 * time.Second):
+			}
+		}
+		during := probe.Result()
+		droppedDuring, _ := watch.Stop()
+
+		Expect(cl.StartAPIServer(ctx)).To(Succeed())
+		apiDown = false
+		up := time.Now()
+		watch = watchRoutes(addrs, allNodes(), time.Second)
+		fmt.Fprintf(GinkgoWriter, "API server back after %s (ready %s after its start)\n", up.Sub(stopped).Round(time.Second), time.Since(up).Round(time.Millisecond))
+
+		By("a new Service getting an address and being routed")
+		_, err := cl.ApplyYAML(ctx, fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata: {name: after-outage, namespace: %s}
+spec:
+  type: LoadBalancer
+  ipFamilyPolicy: RequireDualStack
+  ipFamilies: [IPv4, IPv6]
+  selector: {app: %s}
+  ports:
+    - {name: http, port: 80, targetPort: http}
+`, helloNS, helloName))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func(ctx SpecContext) { kubectlOK(ctx, "-n", helloNS, "delete", "service", "after-outage") })
+		// The controller may be waiting out a crash-loop back-off (up to 5 min).
+		newAddrs, err := cl.ServiceAddresses(ctx, helloNS, "after-outage", 2, 6*time.Minute)
+		Expect(err).NotTo(HaveOccurred())
+		addressed := time.Since(up)
+		for _, a := range newAddrs {
+			expectRouted(a, allNodes()...)
+		}
+		routed := time.Since(up)
+		Expect(cl.WaitProxied(ctx, helloNS, "after-outage", time.Minute)).To(Succeed())
+		for _, a := range newAddrs {
+			answeredBy(ctx, helloNS, "app="+helloName, a, 5)
+		}
+
+		By("bgplb's pods healthy")
+		kubectlOK(ctx, "-n", "bgplb-system", "rollout", "status", "deployment/bgplb-controller", "--timeout=5m")
+		kubectlOK(ctx, "-n", "bgplb-system", "rollout", "status", "daemonset/bgplb-speaker", "--timeout=5m")
+		Eventually(func() error { _, err := cl.LeaderPod(ctx); return err }).Should(Succeed(), "a controller holds the lease")
+		expectSessionsUp()
+		after := bgplbPods(ctx)
+		res := probe.Stop()
+		dropped, samples := watch.Stop()
+
+		fmt.Fprintf(GinkgoWriter, "new Service addressed %s and routed by both routers %s after the API server came back\n",
+			addressed.Round(time.Millisecond), routed.Round(time.Millisecond))
+		AddReportEntry("API back -> new Service routed", routed.String())
+		fmt.Fprintf(GinkgoWriter, "bgplb pods before the outage:\n%s", podTable(before))
+		fmt.Fprintf(GinkgoWriter, "bgplb pods after:\n%s", podTable(after))
+		AddReportEntry("bgplb pods after the API outage", podTable(after))
+		report("API down: client connections during the outage", during)
+		report("API down: client connections, whole spec", res)
+		fmt.Fprintf(GinkgoWriter, "route samples during the outage and after: %d\n", samples)
+		Expect(during.Failed).To(BeZero(), "client connections failed while the API server was down:\n%s", strings.Join(during.Errors, "\n"))
+		Expect(droppedDuring).To(BeEmpty(), "a router lost a next hop while the API server was down")
+		Expect(sessionProblems).To(BeEmpty(), "sessions not Established while the API server was down")
+		Expect(res.Failed).To(BeZero(), "client connections failed after the API server came back:\n%s", strings.Join(res.Errors, "\n"))
+		Expect(dropped).To(BeEmpty(), "a router lost a next hop after the API server came back")
+	}, SpecTimeout(20*time.Minute))
+}
+
+// podTable prints bgplbPods' result one pod a line.
+func podTable(m map[string]string) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		fmt.Fprintf(&b, "  %s: %s\n", k, m[k])
+	}
+	return b.String()
+}
