@@ -46,8 +46,10 @@ func setPoolMetrics(pool string, stats map[allocator.Family]allocator.Stats) {
 	}
 }
 
-func forgetPoolMetrics(pool string) {
-	poolAddresses.DeletePartialMatch(prometheus.Labels{"pool": pool})
+// forgetPoolMetrics drops a pool's series and reports whether it had any
+// (false once forgotten already).
+func forgetPoolMetrics(pool string) bool {
+	return poolAddresses.DeletePartialMatch(prometheus.Labels{"pool": pool}) > 0
 }
 
 func toFloat(b *big.Int) float64 {

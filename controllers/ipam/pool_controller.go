@@ -47,8 +47,12 @@ func (r *PoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	i := slices.IndexFunc(list.Items, func(p v1alpha1.IPPool) bool { return p.Name == req.Name })
 	if i < 0 {
 		// Gone: nothing to report on. Its held addresses stay with their
-		// Services (their condition says the pool was deleted).
-		forgetPoolMetrics(req.Name)
+		// Services (their condition says the pool was deleted); the log
+		// says so once, for operators, when its metrics go.
+		if forgetPoolMetrics(req.Name) {
+			ctrl.LoggerFrom(ctx).Info("IPPool deleted; the addresses it gave stay with their Services until released",
+				"held", r.state.HeldUnder(req.Name))
+		}
 		return ctrl.Result{}, nil
 	}
 	pool := &list.Items[i]

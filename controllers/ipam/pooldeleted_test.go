@@ -61,9 +61,12 @@ func TestDecidePoolDeleted(t *testing.T) {
 	}
 
 	// A holder leaving frees its address for good (no pool to return to).
+	if n := w.s.HeldUnder("p"); n != 3 {
+		t.Fatalf("held under the deleted pool: %d", n)
+	}
 	w.remove("a")
-	if w.holders("192.0.2.0") != nil {
-		t.Fatal("released address still held")
+	if w.holders("192.0.2.0") != nil || w.s.HeldUnder("p") != 2 {
+		t.Fatalf("released address still held (%d under p)", w.s.HeldUnder("p"))
 	}
 
 	// The same pool created again: the held addresses are its own again,

@@ -36,3 +36,17 @@ func (s *State) Usage(pool string) (map[allocator.Family]allocator.Stats, []stri
 	}
 	return s.alloc.Stats(pool), out
 }
+
+// HeldUnder counts the addresses held under a pool's name, whether or not
+// the pool still exists.
+func (s *State) HeldUnder(pool string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, rec := range s.recs {
+		if rec.pool == pool {
+			n++
+		}
+	}
+	return n
+}
