@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/bgplb/bgplb/test/lab"
 )
 
 // pki is the cluster's one CA and the keys signed by it, written to dir.
@@ -119,4 +121,48 @@ func (p *pki) serviceAccountKey() error {
 		return err
 	}
 	return os.WriteFile(p.path("sa.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pd}), 0o644)
+}
+
+func (c *Cluster) writePKI() error {
+	p, err := newPKI(filepath.Join(c.Dir, "pki"))
+	if err != nil {
+		return err
+	}
+	c.pki = p
+	if err := p.serviceAccountKey(); err != nil {
+		return err
+	}
+	ips := []net.IP{net.IP(lab.HostMgmt4.AsSlice()), net.IP(lab.HostMgmt6.AsSlice()), net.ParseIP("127.0.0.1"),
+		net.IP(firstIP(ServiceCIDR4).AsSlice()), net.IP(firstIP(ServiceCIDR6).AsSlice())}
+	dns := []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost"}
+	if err := p.issue("apiserver", "kube-apiserver", nil, ips, dns); err != nil {
+		return err
+	}
+	clients := []struct{ name, cn, org string }{
+		{"admin", "kubernetes-admin", "system:masters"},
+		{"apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters"},
+		{"kube-controller-manager", "system:kube-controller-manager", ""},
+		{"kube-scheduler", "system:kube-scheduler", ""},
+		{"kube-proxy", "system:kube-proxy", ""},
+	}
+	for _, n := range c.Nodes {
+		clients = append(clients, struct{ name, cn, org string }{"node-" + n.Name, "system:node:" + n.Name, "system:nodes"})
+	}
+	for _, k := range clients {
+		var orgs []string
+		if k.org != "" {
+			orgs = []string{k.org}
+		}
+		if err := p.issue(k.name, k.cn, orgs, nil, nil); err != nil {
+			return err
+		}
+		kc := filepath.Join(c.Dir, k.name+".kubeconfig")
+		if k.name == "admin" {
+			kc = c.Kubeconfig
+		}
+		if err := c.writeKubeconfig(kc, k.name); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(filepath.Join(c.Dir, "resolv.conf"), []byte("# no cluster DNS; nothing to resolve\noptions ndots:1\n"), 0o644)
 }

@@ -133,7 +133,7 @@ func restartSpecs() {
 		Eventually(func() int { return probe.Result().OK }).Should(BeNumerically(">=", before+20), "the client keeps being answered")
 		res := probe.Stop()
 		dropped, samples := watch.Stop()
-		fmt.Fprintf(GinkgoWriter, "rollout of %d speaker pods took %s; %d route samples\n", len(now.Items), rolled.Round(time.Millisecond), samples)
+		fmt.Fprintf(GinkgoWriter, "rollout of %d speaker pods took %s; %d route samples; %s\n", len(now.Items), rolled.Round(time.Millisecond), samples, machineLoad())
 		AddReportEntry("speaker rollout", rolled.String())
 		report("rollout restart: client connections", res)
 		Expect(res.Failed).To(BeZero(), "connections failed during the rollout:\n%s", strings.Join(res.Errors, "\n"))
@@ -177,7 +177,7 @@ func bfdSpecs() {
 			}
 			g.Expect(lost).To(HaveLen(len(cl.Lab.Routers())), "routers that dropped the frozen %s", node)
 		}, 3*time.Second, 10*time.Millisecond).Should(Succeed(), "BFD (300 ms x 3) should take %s out in about a second", node)
-		fmt.Fprintf(GinkgoWriter, "SIGSTOP of speaker pid %d -> %s out of the routers' kernel routes after %v\n", pid, node, lost)
+		fmt.Fprintf(GinkgoWriter, "SIGSTOP of speaker pid %d -> %s out of the routers' kernel routes after %v (%s)\n", pid, node, lost, machineLoad())
 		AddReportEntry("BFD: SIGSTOP -> next hop dropped", fmt.Sprint(lost))
 		expectRouted(addr, "n2", "n3")
 		// Through n2 and n3 kube-proxy still reaches every pod, n1's too.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -286,4 +287,72 @@ func kubectlOK(ctx context.Context, args ...string) string {
 	out, err := cl.Kubectl(ctx, args...)
 	Expect(err).NotTo(HaveOccurred())
 	return out
+}
+
+// machineLoad describes how busy the machine is: the load average and the
+// share of time runnable tasks waited for a CPU (PSI, last 60 s). BFD at
+// 300 ms x 3 needs every speaker and bfdd scheduled within 900 ms.
+func machineLoad() string {
+	load, _ := os.ReadFile("/proc/loadavg")
+	psi, _ := os.ReadFile("/proc/pressure/cpu")
+	some := ""
+	for _, f := range strings.Fields(string(psi)) {
+		if strings.HasPrefix(f, "avg60=") {
+			some = f
+			break
+		}
+	}
+	return fmt.Sprintf("load %s, cpu pressure %s%%", strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " "), some)
+}
+
+// stallWatch measures, in the background, how late a 100 ms timer fires
+// in this process: a direct figure for how long the machine left
+// processes unscheduled.
+type stallWatch struct {
+	mu   sync.Mutex
+	max  time.Duration
+	at   time.Time
+	over []string // stalls longer than 500 ms
+	stop chan struct{}
+	done chan struct{}
+}
+
+func watchStalls() *stallWatch {
+	w := &stallWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for {
+			t := time.Now()
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			late := time.Since(t) - 100*time.Millisecond
+			w.mu.Lock()
+			if late > w.max {
+				w.max, w.at = late, t
+			}
+			if late > 500*time.Millisecond && len(w.over) < 20 {
+				w.over = append(w.over, fmt.Sprintf("%s +%s", t.Format("15:04:05.000"), late.Round(time.Millisecond)))
+			}
+			w.mu.Unlock()
+		}
+	}()
+	DeferCleanup(w.Stop)
+	return w
+}
+
+// Stop ends the measurement and describes the worst stall.
+func (w *stallWatch) Stop() string {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return fmt.Sprintf("longest timer delay in the test process %s (at %s); delays > 500 ms: %v",
+		w.max.Round(time.Millisecond), w.at.Format("15:04:05.000"), w.over)
 }

@@ -11,6 +11,9 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/bgplb/bgplb/test/lab"
 	"github.com/bgplb/bgplb/test/labcluster"
 )
@@ -102,6 +105,8 @@ func apiOutageSpecs() {
 			}
 		})
 
+		stalls := watchStalls()
+		fmt.Fprintf(GinkgoWriter, "machine before the outage: %s\n", machineLoad())
 		Expect(cl.StopAPIServer()).To(Succeed())
 		apiDown = true
 		stopped := time.Now()
@@ -112,7 +117,7 @@ func apiOutageSpecs() {
 			}
 			if time.Since(stopped) >= next {
 				r := probe.Result()
-				fmt.Fprintf(GinkgoWriter, "API server down %s: client ok=%d failed=%d, session problems %d\n", next, r.OK, r.Failed, len(sessionProblems))
+				fmt.Fprintf(GinkgoWriter, "API server down %s: client ok=%d failed=%d, session problems %d; %s\n", next, r.OK, r.Failed, len(sessionProblems), machineLoad())
 				next += time.Minute
 			}
 			select {
@@ -123,6 +128,7 @@ func apiOutageSpecs() {
 		}
 		during := probe.Result()
 		droppedDuring, _ := watch.Stop()
+		stalled := stalls.Stop()
 
 		Expect(cl.StartAPIServer(ctx)).To(Succeed())
 		apiDown = false
@@ -158,9 +164,24 @@ spec:
 		}
 
 		By("bgplb's pods healthy")
-		kubectlOK(ctx, "-n", "bgplb-system", "rollout", "status", "deployment/bgplb-controller", "--timeout=5m")
 		kubectlOK(ctx, "-n", "bgplb-system", "rollout", "status", "daemonset/bgplb-speaker", "--timeout=5m")
-		Eventually(func() error { _, err := cl.LeaderPod(ctx); return err }).Should(Succeed(), "a controller holds the lease")
+		// The controller that led when the API went away lost its lease
+		// and exited (controller-runtime does); restarted by the kubelet
+		// while the API was still down it failed again, so it may be in
+		// a crash-loop back-off of up to 5 minutes when the API returns.
+		// What must hold: a Ready controller holds the lease (the new
+		// Service above got its address from it). The replica still
+		// backing off is printed below, not waited for.
+		var leader string
+		Eventually(func(g Gomega) {
+			l, err := cl.LeaderPod(ctx)
+			g.Expect(err).NotTo(HaveOccurred())
+			p, err := cs.CoreV1().Pods("bgplb-system").Get(ctx, l, metav1.GetOptions{})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(p.Status.Conditions).To(ContainElement(And(HaveField("Type", corev1.PodReady), HaveField("Status", corev1.ConditionTrue))), "leader %s Ready", l)
+			leader = l
+		}).Should(Succeed(), "a Ready controller holds the lease")
+		fmt.Fprintf(GinkgoWriter, "controller leader after the outage: %s\n", leader)
 		expectSessionsUp()
 		after := bgplbPods(ctx)
 		res := probe.Stop()
@@ -172,6 +193,7 @@ spec:
 		fmt.Fprintf(GinkgoWriter, "bgplb pods before the outage:\n%s", podTable(before))
 		fmt.Fprintf(GinkgoWriter, "bgplb pods after:\n%s", podTable(after))
 		AddReportEntry("bgplb pods after the API outage", podTable(after))
+		fmt.Fprintf(GinkgoWriter, "during the outage: %s\nsession problems: %v\n", stalled, sessionProblems)
 		report("API down: client connections during the outage", during)
 		report("API down: client connections, whole spec", res)
 		fmt.Fprintf(GinkgoWriter, "route samples during the outage and after: %d\n", samples)

@@ -7,6 +7,8 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +70,14 @@ var _ = AfterSuite(func() {
 	if failed {
 		if out, err := cl.Kubectl(ctxBG(), "get", "pods", "-A", "-o", "wide"); err == nil {
 			fmt.Fprintf(GinkgoWriter, "pods at failure:\n%s", out)
+		}
+		// Stop deletes the pods and with them their logs: keep bgplb's.
+		if out, err := cl.Kubectl(ctxBG(), "-n", "bgplb-system", "get", "pods", "-o", "name"); err == nil {
+			for _, pod := range strings.Fields(out) {
+				logs, _ := cl.Kubectl(ctxBG(), "-n", "bgplb-system", "logs", pod, "--all-containers", "--prefix")
+				prev, _ := cl.Kubectl(ctxBG(), "-n", "bgplb-system", "logs", pod, "--all-containers", "--previous")
+				_ = os.WriteFile(filepath.Join(cl.Dir, "logs", strings.TrimPrefix(pod, "pod/")+".log"), []byte(prev+logs), 0o644)
+			}
 		}
 	}
 	dir := cl.Dir
