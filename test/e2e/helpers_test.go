@@ -253,7 +253,7 @@ func create(obj client.Object) {
 		if err != nil && !apierrors.IsNotFound(err) {
 			Expect(err).NotTo(HaveOccurred())
 		}
-		// Pools may hold a finalizer until their addresses are released.
+		// Deletion may be asynchronous (e.g. a foreground cascade).
 		Eventually(func() bool {
 			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(obj), obj))
 		}).Should(BeTrue(), "%T %s is never deleted", obj, obj.GetName())
