@@ -473,6 +473,25 @@ func (r *Router) Updates() []Update {
 	return slices.Clone(r.updates)
 }
 
+// UpdateCount is how many routes and withdrawals the router has received
+// so far. With UpdatesSince it lets a caller wait for the next updates
+// without copying all of them.
+func (r *Router) UpdateCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.updates)
+}
+
+// UpdatesSince returns the updates received after the first n, in order.
+func (r *Router) UpdatesSince(n int) []Update {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n >= len(r.updates) {
+		return nil
+	}
+	return slices.Clone(r.updates[max(n, 0):])
+}
+
 // UpdatesFor returns the updates received for one prefix, in order.
 func (r *Router) UpdatesFor(prefix netip.Prefix) []Update {
 	var out []Update

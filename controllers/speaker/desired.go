@@ -98,6 +98,10 @@ type Desired struct {
 	// RequeueAfter is when the decision changes by itself (end of the drain
 	// time); 0 when it does not.
 	RequeueAfter time.Duration
+
+	// table holds State.Paths per IPAllocation, for the reconciler to keep
+	// up to date one Service at a time (pathTable).
+	table *pathTable
 }
 
 // Compute decides the node's desired BGP state. The rules:
@@ -130,18 +134,24 @@ func Compute(in Inputs) Desired {
 	out.DrainSince, out.Phase, out.RequeueAfter = drain(in)
 	applicable, advProblems := applicableAdvertisements(in, active, out.Phase)
 	declareProfiles(active, applicable)
-	var paths map[netip.Prefix]map[string]bgp.Attributes
-	if out.Phase != DrainWithdrawn {
-		paths = announcedPaths(in, applicable, active)
+	announcing := applicable
+	if out.Phase == DrainWithdrawn {
+		announcing = nil
 	}
-	out.State = bgpState(in, active, paths)
+	t := newPathTable(nodeNameOf(in.Node), in.DefaultClass, announcing, active, in.Pools)
+	src := mapSource{services: in.Services, slices: in.EndpointSlices}
+	for _, a := range in.Allocations {
+		t.set(a.Name, a, src)
+	}
+	out.State = bgpState(in, active, t.flush().upsert)
 	out.Problems = sortedProblems(append(peerProblems, advProblems...))
+	out.table = t
 	return out
 }
 
 // bgpState assembles what the bgp package applies: the active peers in name
-// order, the global ASN and router ID, and the paths sorted by prefix.
-func bgpState(in Inputs, active activePeers, paths map[netip.Prefix]map[string]bgp.Attributes) bgp.State {
+// order, the global ASN and router ID, and the paths (sorted by prefix).
+func bgpState(in Inputs, active activePeers, paths []bgp.Path) bgp.State {
 	var st bgp.State
 	for _, name := range active.order {
 		st.Peers = append(st.Peers, *active.byName[name])
@@ -150,11 +160,10 @@ func bgpState(in Inputs, active activePeers, paths map[netip.Prefix]map[string]b
 	if st.ASN != 0 {
 		st.RouterID = RouterID(in.Node)
 	}
-	st.Paths = make([]bgp.Path, 0, len(paths))
-	for prefix, m := range paths {
-		st.Paths = append(st.Paths, bgp.Path{Prefix: prefix, Peers: m})
+	st.Paths = paths
+	if st.Paths == nil {
+		st.Paths = []bgp.Path{}
 	}
-	slices.SortFunc(st.Paths, func(a, b bgp.Path) int { return comparePrefix(a.Prefix, b.Prefix) })
 	return st
 }
 

@@ -18,7 +18,7 @@ var (
 	}, []string{"peer"})
 	applies = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bgplb_speaker_apply_total",
-		Help: "Desired BGP states applied, by result (success, error).",
+		Help: "Calls applying BGP state (the whole state, or a run's changed paths), by result (success, error).",
 	}, []string{"result"})
 	pathsAdded = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "bgplb_speaker_paths_added_total",
@@ -32,13 +32,17 @@ var (
 		Name: "bgplb_speaker_paths_removed_total",
 		Help: "Prefixes that stopped being announced.",
 	})
+	nodeRecomputes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bgplb_speaker_node_recomputes_total",
+		Help: "Runs that recomputed the node's whole BGP state (a peer, advertisement, pool, Node, Secret or drain change, a start, a retry); other runs recompute only the Services that changed.",
+	})
 	reconcileDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "bgplb_speaker_reconcile_duration_seconds",
-		Help:    "Time to gather the node's inputs, compute its desired BGP state and apply it.",
+		Help:    "Time to compute and apply the node's BGP state: whole, or for the Services that changed.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	})
 )
 
 func init() {
-	metrics.Registry.MustRegister(sessionUp, announcedPrefixes, applies, pathsAdded, pathsChanged, pathsRemoved, reconcileDuration)
+	metrics.Registry.MustRegister(sessionUp, announcedPrefixes, applies, pathsAdded, pathsChanged, pathsRemoved, nodeRecomputes, reconcileDuration)
 }

@@ -11,11 +11,9 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -40,19 +38,24 @@ import (
 
 // BGP is what the node reconciler needs from the bgp package's Speaker.
 type BGP interface {
+	// Apply makes the whole BGP state match desired.
 	Apply(ctx context.Context, desired bgp.State) error
+	// UpdatePaths adds or replaces some paths and withdraws some prefixes,
+	// leaving every other path alone.
+	UpdatePaths(ctx context.Context, upsert []bgp.Path, withdraw []netip.Prefix) error
 	Status(ctx context.Context) ([]bgp.PeerStatus, error)
 }
 
-// indexEndpointSliceService indexes EndpointSlices by "namespace/service".
-const indexEndpointSliceService = "bgplb.io/service"
-
-// NodeReconciler is the speaker's single, aggregate reconciler: every
-// watched change enqueues the one key of its node; each run gathers the
-// inputs from the cache, computes the desired BGP state with Compute and
-// applies it. The bgp package diffs against what is applied, so a change to
-// one Service costs O(1) BGP operations even though the state is recomputed
-// whole.
+// NodeReconciler is the speaker's single reconciler: every watched change
+// enqueues the one key of its node and marks what it touched (dirtySet).
+// A run that finds something node-wide changed (a peer, advertisement,
+// pool, the Node, a Secret, the drain phase) gathers everything, computes
+// the node's desired state with Compute and applies it whole; otherwise it
+// recomputes only the addresses of the Services touched (pathTable) and
+// hands the bgp package only the paths that changed. Either way a change
+// to one Service costs O(1) BGP operations
+// (docs/architecture.md#constant-bgp-work); the per-Service run also costs
+// O(1) CPU, whatever the number of Services.
 type NodeReconciler struct {
 	NodeName  string
 	Reader    client.Reader
@@ -67,29 +70,47 @@ type NodeReconciler struct {
 
 	hub    *viewHub
 	stores stores
+	dirty  *dirtySet
 
 	mu          sync.Mutex
 	drainSince  time.Time
 	drainLoaded bool
 	applied     bool
 	lastASN     uint32
-	lastPaths   map[netip.Prefix]map[string]bgp.Attributes
-	sparePaths  map[netip.Prefix]map[string]bgp.Attributes
 	problems    map[Problem]bool
+	// table is the node's paths as last computed; nil before the first run.
+	table *pathTable
+	// phaseEnds is when the drain phase changes by itself (zero: never).
+	phaseEnds time.Time
+	nodeUID   types.UID
+	view      nodeView
 }
 
 // Reconcile implements reconcile.Reconciler for the node's single key. It
 // logs through the context's logger, which carries the reconcile ID.
 func (r *NodeReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
-	log := logf.FromContext(ctx)
 	start := time.Now()
 	defer func() { reconcileDuration.Observe(time.Since(start).Seconds()) }()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.Now()
+	d := dirty{all: true}
+	if r.dirty != nil {
+		d = r.dirty.take()
+	}
+	if d.all || r.table == nil || (!r.phaseEnds.IsZero() && !now.Before(r.phaseEnds)) {
+		return r.reconcileNode(ctx, now, start)
+	}
+	return r.reconcileServices(ctx, d, now, start)
+}
 
+// reconcileNode recomputes and applies the node's whole desired state.
+func (r *NodeReconciler) reconcileNode(ctx context.Context, now, start time.Time) (ctrl.Result, error) {
+	log := logf.FromContext(ctx)
+	nodeRecomputes.Inc()
 	in, objs, err := r.gather(ctx)
 	if err != nil {
+		r.markAll()
 		return ctrl.Result{}, err
 	}
 	excluded := Excluded(in.Node)
@@ -109,131 +130,74 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Re
 	var applyErr error
 	if d.State.ASN != 0 {
 		applyErr = r.BGP.Apply(ctx, d.State)
-		if applyErr != nil {
-			applies.WithLabelValues("error").Inc()
-		} else {
-			applies.WithLabelValues("success").Inc()
-		}
-		r.countPathChanges(d.State.Paths)
+		countApply(applyErr)
 		r.applied, r.lastASN = true, d.State.ASN
 	}
-	var nodeUID types.UID
-	if in.Node != nil {
-		nodeUID = in.Node.UID
+	countPathChanges(tableDiff(r.table, d.table))
+	r.table = d.table
+	r.phaseEnds = time.Time{}
+	if d.RequeueAfter > 0 {
+		r.phaseEnds = now.Add(d.RequeueAfter)
 	}
-	r.hub.set(nodeUID, nodeView{Peers: d.Peers, Phase: d.Phase, DrainSince: d.DrainSince, DrainTime: r.DrainTime, Announced: len(d.State.Paths)})
-	log.V(1).Info("reconciled", "peers", len(d.State.Peers), "prefixes", len(d.State.Paths), "drain", d.Phase, "took", time.Since(start))
+	r.nodeUID = ""
+	if in.Node != nil {
+		r.nodeUID = in.Node.UID
+	}
+	r.view = nodeView{Peers: d.Peers, Phase: d.Phase, DrainSince: d.DrainSince, DrainTime: r.DrainTime, Announced: len(d.State.Paths)}
+	r.hub.set(r.nodeUID, r.view)
+	log.V(1).Info("reconciled the node", "peers", len(d.State.Peers), "prefixes", len(d.State.Paths), "drain", d.Phase, "took", time.Since(start))
 	if applyErr != nil {
 		// The bgp package applied what it could; retry the rest with backoff.
+		r.markAll()
 		return ctrl.Result{}, fmt.Errorf("applying BGP state: %w", applyErr)
 	}
 	return ctrl.Result{RequeueAfter: d.RequeueAfter}, nil
 }
 
-// objects keeps the gathered objects that problems are reported on.
-type objects struct {
-	peers map[string]*v1alpha1.BGPPeer
-	advs  map[string]*v1alpha1.BGPAdvertisement
+// reconcileServices recomputes the addresses of the Services and
+// IPAllocations marked dirty and hands the changed paths to the bgp package
+// in one call.
+func (r *NodeReconciler) reconcileServices(ctx context.Context, d dirty, now, start time.Time) (ctrl.Result, error) {
+	names := d.allocations
+	if names == nil {
+		names = make(map[string]struct{}, len(d.services))
+	}
+	for key := range d.services {
+		r.stores.allocationsOf(key, names)
+	}
+	for name := range names {
+		r.table.set(name, r.stores.allocation(name), r.stores)
+	}
+	c := r.table.flush()
+	var err error
+	if len(c.upsert)+len(c.withdraw) > 0 && r.applied {
+		err = r.BGP.UpdatePaths(ctx, c.upsert, c.withdraw)
+		countApply(err)
+	}
+	countPathChanges(c.added, len(c.upsert)-c.added, len(c.withdraw))
+	if n := r.table.size(); n != r.view.Announced {
+		r.view.Announced = n
+		r.hub.set(r.nodeUID, r.view)
+	}
+	logf.FromContext(ctx).V(1).Info("reconciled Services", "allocations", len(names), "announced", len(c.upsert), "withdrawn", len(c.withdraw), "took", time.Since(start))
+	if err != nil {
+		// What failed is marked unknown in the bgp package; the full run
+		// the retry makes rewrites it.
+		r.markAll()
+		return ctrl.Result{}, fmt.Errorf("updating BGP paths: %w", err)
+	}
+	var res ctrl.Result
+	if !r.phaseEnds.IsZero() {
+		res.RequeueAfter = max(r.phaseEnds.Sub(now), time.Millisecond)
+	}
+	return res, nil
 }
 
-// noCopy reads objects from the cache without deep-copying them: gather
-// and Compute only read them.
-const noCopy = client.UnsafeDisableDeepCopy
-
-// stores reads the kinds there are thousands of (IPAllocations, Services,
-// EndpointSlices) straight from their informers' stores, as the pointers
-// the cache holds. The cache's Get and List copy every object they return
-// even without a deep copy: at 10,000 Services those copies were most of a
-// reconcile's time and most of the speaker's live heap. gather and Compute
-// only read these objects.
-type stores struct {
-	allocations toolscache.Store
-	services    toolscache.Store
-	// slices is indexed by indexEndpointSliceService.
-	slices toolscache.Indexer
-}
-
-// gather reads the inputs of Compute from the cache.
-func (r *NodeReconciler) gather(ctx context.Context) (Inputs, objects, error) {
-	var in Inputs
-	objs := objects{peers: map[string]*v1alpha1.BGPPeer{}, advs: map[string]*v1alpha1.BGPAdvertisement{}}
-	var node corev1.Node
-	switch err := r.Reader.Get(ctx, types.NamespacedName{Name: r.NodeName}, &node, noCopy); {
-	case apierrors.IsNotFound(err):
-		// The node is gone: withdraw everything and close the sessions.
-	case err != nil:
-		return in, objs, fmt.Errorf("getting node %s: %w", r.NodeName, err)
-	default:
-		in.Node = &node
+// markAll makes the next run recompute the whole node (after an error).
+func (r *NodeReconciler) markAll() {
+	if r.dirty != nil {
+		r.dirty.markAll()
 	}
-
-	var peers v1alpha1.BGPPeerList
-	if err := r.Reader.List(ctx, &peers, noCopy); err != nil {
-		return in, objs, fmt.Errorf("listing BGPPeers: %w", err)
-	}
-	in.Peers = peers.Items
-	for i := range in.Peers {
-		objs.peers[in.Peers[i].Name] = &in.Peers[i]
-	}
-	var advs v1alpha1.BGPAdvertisementList
-	if err := r.Reader.List(ctx, &advs, noCopy); err != nil {
-		return in, objs, fmt.Errorf("listing BGPAdvertisements: %w", err)
-	}
-	in.Advertisements = advs.Items
-	for i := range in.Advertisements {
-		objs.advs[in.Advertisements[i].Name] = &in.Advertisements[i]
-	}
-	var pools v1alpha1.IPPoolList
-	if err := r.Reader.List(ctx, &pools, noCopy); err != nil {
-		return in, objs, fmt.Errorf("listing IPPools: %w", err)
-	}
-	in.Pools = make(map[string]*v1alpha1.IPPool, len(pools.Items))
-	for i := range pools.Items {
-		in.Pools[pools.Items[i].Name] = &pools.Items[i]
-	}
-	var secrets corev1.SecretList
-	if err := r.Reader.List(ctx, &secrets, client.InNamespace(v1alpha1.InstallNamespace), noCopy); err != nil {
-		return in, objs, fmt.Errorf("listing Secrets in %s: %w", v1alpha1.InstallNamespace, err)
-	}
-	in.Secrets = make(map[string]*corev1.Secret, len(secrets.Items))
-	for i := range secrets.Items {
-		in.Secrets[secrets.Items[i].Name] = &secrets.Items[i]
-	}
-
-	for _, o := range r.stores.allocations.List() {
-		if a, ok := o.(*v1alpha1.IPAllocation); ok {
-			in.Allocations = append(in.Allocations, a)
-		}
-	}
-	in.Services = make(map[types.NamespacedName]*corev1.Service)
-	in.EndpointSlices = make(map[types.NamespacedName][]*discoveryv1.EndpointSlice)
-	for _, a := range in.Allocations {
-		for _, ref := range a.Spec.Services {
-			key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
-			if _, seen := in.Services[key]; seen {
-				continue
-			}
-			o, exists, err := r.stores.services.GetByKey(key.String())
-			if err != nil {
-				return in, objs, fmt.Errorf("getting Service %s: %w", key, err)
-			}
-			svc, _ := o.(*corev1.Service)
-			in.Services[key] = svc
-			if !exists || svc == nil {
-				continue
-			}
-			eps, err := r.stores.slices.ByIndex(indexEndpointSliceService, key.String())
-			if err != nil {
-				return in, objs, fmt.Errorf("listing EndpointSlices of %s: %w", key, err)
-			}
-			for _, o := range eps {
-				if s, ok := o.(*discoveryv1.EndpointSlice); ok {
-					in.EndpointSlices[key] = append(in.EndpointSlices[key], s)
-				}
-			}
-		}
-	}
-	return in, objs, nil
 }
 
 // persistedDrainSince reads the drain start a previous speaker recorded in
@@ -280,42 +244,25 @@ func (r *NodeReconciler) reportProblems(log logr.Logger, problems []Problem, obj
 	r.problems = seen
 }
 
-// countPathChanges updates the path counters from the difference between
-// the previous and the new desired paths.
-func (r *NodeReconciler) countPathChanges(paths []bgp.Path) {
-	// Two maps take turns holding the last paths, so the table is not
-	// reallocated on every reconcile.
-	next := r.sparePaths
-	if next == nil {
-		next = make(map[netip.Prefix]map[string]bgp.Attributes, len(paths))
+// countApply counts one call to the bgp package by its result.
+func countApply(err error) {
+	if err != nil {
+		applies.WithLabelValues("error").Inc()
+	} else {
+		applies.WithLabelValues("success").Inc()
 	}
-	clear(next)
-	var added, changed int
-	for _, p := range paths {
-		next[p.Prefix] = p.Peers
-		old, ok := r.lastPaths[p.Prefix]
-		switch {
-		case !ok:
-			added++
-		case !samePeers(old, p.Peers):
-			changed++
-		}
-	}
-	removed := 0
-	for prefix := range r.lastPaths {
-		if _, ok := next[prefix]; !ok {
-			removed++
-		}
-	}
+}
+
+// countPathChanges adds to the path counters.
+func countPathChanges(added, changed, removed int) {
 	pathsAdded.Add(float64(added))
 	pathsChanged.Add(float64(changed))
 	pathsRemoved.Add(float64(removed))
-	r.lastPaths, r.sparePaths = next, r.lastPaths
 }
 
 // samePeers reports whether two paths carry the same attributes to the
-// same peers (nil and empty lists alike). It runs for every path on every
-// reconcile, so it avoids reflection.
+// same peers (nil and empty lists alike). A full run compares every path,
+// so it avoids reflection.
 func samePeers(a, b map[string]bgp.Attributes) bool {
 	return maps.EqualFunc(a, b, sameAttributes)
 }

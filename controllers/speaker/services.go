@@ -9,20 +9,40 @@ import (
 	"github.com/bgplb/bgplb/controllers/internal/ownership"
 )
 
+// serviceSource looks up the Services an allocation names and their
+// EndpointSlices: Inputs' maps for Compute, the informers' stores for the
+// reconciler's per-Service updates. What it returns is only read.
+type serviceSource interface {
+	service(key types.NamespacedName) *corev1.Service
+	endpointSlices(key types.NamespacedName) []*discoveryv1.EndpointSlice
+}
+
+// mapSource is the serviceSource of Inputs.
+type mapSource struct {
+	services map[types.NamespacedName]*corev1.Service
+	slices   map[types.NamespacedName][]*discoveryv1.EndpointSlice
+}
+
+func (m mapSource) service(key types.NamespacedName) *corev1.Service { return m.services[key] }
+
+func (m mapSource) endpointSlices(key types.NamespacedName) []*discoveryv1.EndpointSlice {
+	return m.slices[key]
+}
+
 // anyServiceWants reports whether one of the Services of an allocation
 // (several when the address is shared) wants it announced from this node:
 // it is still the Service the allocation was made for, bgplb's by the same
 // rule the controller applies (ownership.Qualifies with --default-class),
 // and has a usable endpoint.
-func anyServiceWants(alloc *v1alpha1.IPAllocation, in Inputs, nodeName string) bool {
+func anyServiceWants(alloc *v1alpha1.IPAllocation, src serviceSource, nodeName string, defaultClass bool) bool {
 	for _, ref := range alloc.Spec.Services {
 		key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
-		svc := in.Services[key]
-		if !stillHolder(svc, ref) || !ownership.Qualifies(svc, in.DefaultClass) {
+		svc := src.service(key)
+		if !stillHolder(svc, ref) || !ownership.Qualifies(svc, defaultClass) {
 			continue
 		}
 		local := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
-		if hasUsableEndpoint(in.EndpointSlices[key], local, nodeName) {
+		if hasUsableEndpoint(src.endpointSlices(key), local, nodeName) {
 			return true
 		}
 	}

@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -61,7 +60,8 @@ func (h *Handle) MarkStopped(ctx context.Context, reason string) error {
 //     BGPNodeStatus and only the Secrets of the install namespace (the
 //     speaker's RBAC allows no more Secrets), and drop managedFields from
 //     everything it keeps;
-//   - the node reconciler (one key, any change enqueues it);
+//   - the node reconciler (one key, any change enqueues it and marks what
+//     it touched: see dirtySet);
 //   - the BGPNodeStatus writer.
 //
 // BGPPeer status is the controller's (package peerstatus).
@@ -107,31 +107,44 @@ func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
 		Now:          time.Now,
 		hub:          hub,
 		stores:       st,
+		dirty:        newDirtySet(),
 	}
 	key := reconcile.Request{NamespacedName: types.NamespacedName{Name: opts.NodeName}}
+	// What events make dirty decides how much a run recomputes: a change
+	// to one Service, its EndpointSlices or its IPAllocation only that
+	// Service's addresses; anything node-wide (rare) the whole node.
+	all := func(client.Object) bool { r.dirty.markAll(); return true }
 	b := ctrl.NewControllerManagedBy(mgr).Named("speaker-node")
-	b = b.WatchesRawSource(source.Kind(c, &corev1.Node{}, constant[*corev1.Node](key), nodeChanged()))
-	b = b.WatchesRawSource(source.Kind(c, &v1alpha1.BGPPeer{}, constant[*v1alpha1.BGPPeer](key),
+	b = b.WatchesRawSource(source.Kind(c, &corev1.Node{}, marking(key, func(o *corev1.Node) bool { return all(o) }), nodeChanged()))
+	b = b.WatchesRawSource(source.Kind(c, &v1alpha1.BGPPeer{}, marking(key, func(o *v1alpha1.BGPPeer) bool { return all(o) }),
 		predicate.TypedGenerationChangedPredicate[*v1alpha1.BGPPeer]{}))
-	b = b.WatchesRawSource(source.Kind(c, &v1alpha1.BGPAdvertisement{}, constant[*v1alpha1.BGPAdvertisement](key),
+	b = b.WatchesRawSource(source.Kind(c, &v1alpha1.BGPAdvertisement{}, marking(key, func(o *v1alpha1.BGPAdvertisement) bool { return all(o) }),
 		predicate.TypedGenerationChangedPredicate[*v1alpha1.BGPAdvertisement]{}))
-	b = b.WatchesRawSource(source.Kind(c, &v1alpha1.IPPool{}, constant[*v1alpha1.IPPool](key),
+	b = b.WatchesRawSource(source.Kind(c, &v1alpha1.IPPool{}, marking(key, func(o *v1alpha1.IPPool) bool { return all(o) }),
 		predicate.TypedLabelChangedPredicate[*v1alpha1.IPPool]{}))
-	b = b.WatchesRawSource(source.Kind(c, &v1alpha1.IPAllocation{}, constant[*v1alpha1.IPAllocation](key)))
-	b = b.WatchesRawSource(source.Kind(c, &corev1.Secret{}, constant[*corev1.Secret](key)))
-	b = b.WatchesRawSource(source.Kind(c, &corev1.Service{}, constant[*corev1.Service](key), loadBalancerService()))
-	b = b.WatchesRawSource(source.Kind(c, &discoveryv1.EndpointSlice{},
-		handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, s *discoveryv1.EndpointSlice) []reconcile.Request {
-			// Endpoints of Services that are not LoadBalancers churn a lot
-			// and never matter here.
-			var svc corev1.Service
-			name := s.Labels[discoveryv1.LabelServiceName]
-			if name == "" || c.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: name}, &svc) != nil ||
-				svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-				return nil
-			}
-			return []reconcile.Request{key}
-		})))
+	b = b.WatchesRawSource(source.Kind(c, &corev1.Secret{}, marking(key, func(o *corev1.Secret) bool { return all(o) })))
+	b = b.WatchesRawSource(source.Kind(c, &v1alpha1.IPAllocation{}, marking(key, func(a *v1alpha1.IPAllocation) bool {
+		r.dirty.markAllocation(a.Name)
+		return true
+	})))
+	b = b.WatchesRawSource(source.Kind(c, &corev1.Service{}, marking(key, func(s *corev1.Service) bool {
+		r.dirty.markService(types.NamespacedName{Namespace: s.Namespace, Name: s.Name})
+		return true
+	}), loadBalancerService()))
+	b = b.WatchesRawSource(source.Kind(c, &discoveryv1.EndpointSlice{}, marking(key, func(s *discoveryv1.EndpointSlice) bool {
+		// Endpoints of Services that are not LoadBalancers churn a lot
+		// and never matter here.
+		name := s.Labels[discoveryv1.LabelServiceName]
+		if name == "" {
+			return false
+		}
+		svc := types.NamespacedName{Namespace: s.Namespace, Name: name}
+		if o := st.service(svc); o == nil || o.Spec.Type != corev1.ServiceTypeLoadBalancer {
+			return false
+		}
+		r.dirty.markService(svc)
+		return true
+	})))
 	if err := b.Complete(r); err != nil {
 		return nil, fmt.Errorf("creating the node reconciler: %w", err)
 	}
@@ -194,7 +207,7 @@ func trimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
 }
 
 // newStores gets the informers of the big kinds from the cache (creating
-// them; they start with it) and indexes EndpointSlices by their Service.
+// them; they start with it) and adds the speaker's indexes.
 func newStores(ctx context.Context, c cache.Cache) (stores, error) {
 	indexer := func(obj client.Object) (toolscache.Indexer, error) {
 		inf, err := c.GetInformer(ctx, obj)
@@ -212,34 +225,45 @@ func newStores(ctx context.Context, c cache.Cache) (stores, error) {
 	if st.allocations, err = indexer(&v1alpha1.IPAllocation{}); err != nil {
 		return st, err
 	}
+	if err := st.allocations.AddIndexers(allocationIndexers); err != nil {
+		return st, fmt.Errorf("indexing IPAllocations by Service: %w", err)
+	}
 	if st.services, err = indexer(&corev1.Service{}); err != nil {
 		return st, err
 	}
 	if st.slices, err = indexer(&discoveryv1.EndpointSlice{}); err != nil {
 		return st, err
 	}
-	err = st.slices.AddIndexers(toolscache.Indexers{indexEndpointSliceService: func(o any) ([]string, error) {
-		s, ok := o.(*discoveryv1.EndpointSlice)
-		if !ok {
-			return nil, nil
-		}
-		if svc := s.Labels[discoveryv1.LabelServiceName]; svc != "" {
-			return []string{s.Namespace + "/" + svc}, nil
-		}
-		return nil, nil
-	}})
-	if err != nil {
+	if err := st.slices.AddIndexers(endpointSliceIndexers); err != nil {
 		return st, fmt.Errorf("indexing EndpointSlices by Service: %w", err)
 	}
 	return st, nil
 }
 
-// constant enqueues the same key for every event.
-func constant[T client.Object](key reconcile.Request) handler.TypedEventHandler[T, reconcile.Request] {
-	return handler.TypedEnqueueRequestsFromMapFunc(func(context.Context, T) []reconcile.Request {
-		return []reconcile.Request{key}
-	})
-}
+// endpointSliceIndexers index EndpointSlices by their Service.
+var endpointSliceIndexers = toolscache.Indexers{indexEndpointSliceService: func(o any) ([]string, error) {
+	s, ok := o.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return nil, nil
+	}
+	if svc := s.Labels[discoveryv1.LabelServiceName]; svc != "" {
+		return []string{s.Namespace + "/" + svc}, nil
+	}
+	return nil, nil
+}}
+
+// allocationIndexers index IPAllocations by every Service they record.
+var allocationIndexers = toolscache.Indexers{indexAllocationService: func(o any) ([]string, error) {
+	a, ok := o.(*v1alpha1.IPAllocation)
+	if !ok {
+		return nil, nil
+	}
+	out := make([]string, 0, len(a.Spec.Services))
+	for _, ref := range a.Spec.Services {
+		out = append(out, ref.Namespace+"/"+ref.Name)
+	}
+	return out, nil
+}}
 
 // nodeChanged passes the Node updates that matter (labels, addresses, a
 // re-created Node), not the periodic status heartbeats.

@@ -30,6 +30,9 @@ type fakeBGP struct {
 }
 
 func (f *fakeBGP) Apply(context.Context, bgp.State) error { return nil }
+func (f *fakeBGP) UpdatePaths(context.Context, []bgp.Path, []netip.Prefix) error {
+	return nil
+}
 func (f *fakeBGP) Status(context.Context) ([]bgp.PeerStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
