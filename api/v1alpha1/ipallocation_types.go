@@ -38,6 +38,14 @@ type IPAllocationSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	Pool string `json:"pool"`
 
+	// PoolLabels are the labels of the pool, copied by the controller and
+	// kept in step while the pool exists, so that BGPAdvertisements that
+	// select pools by label (ipPoolSelector) keep announcing the address
+	// after its pool is deleted. Once the pool is gone they stay as last
+	// known.
+	// +optional
+	PoolLabels map[string]string `json:"poolLabels,omitempty"`
+
 	// SharingKey is the bgplb.io/sharing-key of the Services sharing the
 	// address; empty when the address is not shared.
 	// +kubebuilder:validation:MaxLength=253
