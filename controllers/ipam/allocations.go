@@ -68,7 +68,7 @@ func (r *ServiceReconciler) syncRecord(ctx context.Context, rec *record, confirm
 			r.state.gone(rec)
 			return nil
 		case !w.exists:
-			obj := w.object()
+			obj := w.created()
 			if err = r.client.Create(ctx, obj); err == nil {
 				log.V(1).Info("created IPAllocation", "services", holders(obj.Spec.Services))
 				r.state.wrote(rec, obj)

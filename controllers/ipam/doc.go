@@ -27,6 +27,11 @@
 //     IPAllocations, not the pool object, keep addresses with their
 //     Services, which keep them until they let go (condition reason
 //     PoolDeleted). It removes the finalizer older versions put on pools.
+//   - Every IPAllocation carries its pool's labels (spec.poolLabels, for
+//     advertisements that select pools by label once the pool is gone):
+//     the Service reconciler writes them on create, the IPPool reconciler
+//     keeps them in step while the pool exists (poollabels.go) with merge
+//     patches of that field alone, each guarded by resourceVersion.
 //
 // On start the State is rebuilt from every IPAllocation in the cache before
 // the first decision (those of deleted pools included: their addresses

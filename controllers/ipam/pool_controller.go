@@ -17,9 +17,10 @@ import (
 )
 
 // PoolReconciler keeps the State's pools in step with the IPPools, writes
-// pool status and metrics, and removes the finalizer older versions put on
-// pools. A deleted pool goes at once: the IPAllocations, not the pool
-// object, are what keeps an address with its Service.
+// pool status and metrics, keeps each pool's labels on its IPAllocations
+// (poollabels.go), and removes the finalizer older versions put on pools.
+// A deleted pool goes at once: the IPAllocations, not the pool object, are
+// what keeps an address with its Service.
 type PoolReconciler struct {
 	*builderState
 	client   client.Client
@@ -66,13 +67,21 @@ func (r *PoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 			return ctrl.Result{}, nil // the API server deletes it now
 		}
 	}
+	var res ctrl.Result
+	labelsBehind, err := r.syncPoolLabels(ctx, pool)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if labelsBehind {
+		res.RequeueAfter = labelsRetry
+	}
 	view := r.state.Pool(pool.Name)
 	stats, outside := r.state.Usage(pool.Name)
 	setPoolMetrics(pool.Name, stats)
 
 	status := PoolStatus(pool.Status, PoolStatusInput{View: view, Stats: stats, Outside: outside}, metav1.Now())
 	if PoolStatusEqual(status, pool.Status) {
-		return ctrl.Result{}, nil
+		return res, nil
 	}
 	// A patch from the status read to the one computed, not guarded by
 	// resourceVersion (only ipam-pool writes it). Built as a diff so fields
@@ -83,7 +92,7 @@ func (r *PoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		return ctrl.Result{}, fmt.Errorf("patching status of IPPool %s: %w", pool.Name, err)
 	}
 	r.poolEvents(pool, pool.Status.Conditions, status.Conditions)
-	return ctrl.Result{}, nil
+	return res, nil
 }
 
 // WithoutLegacyFinalizer returns the finalizers without

@@ -3,6 +3,7 @@ package ipam
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -19,7 +20,11 @@ type PoolView struct {
 	Name       string
 	Created    time.Time
 	Generation int64
-	Ranges     []allocator.Range
+	// Labels are the pool's labels, which new IPAllocations of the pool
+	// copy (spec.poolLabels). Read-only: views are replaced, never changed.
+	// They decide nothing about allocation, so samePoolView ignores them.
+	Labels map[string]string
+	Ranges []allocator.Range
 	// Invalid says why the pool cannot be used (bad addresses or selectors);
 	// empty when it is fine.
 	Invalid       string
@@ -121,6 +126,7 @@ func poolView(p *v1alpha1.IPPool) *PoolView {
 		Name:          p.Name,
 		Created:       p.CreationTimestamp.Time,
 		Generation:    p.Generation,
+		Labels:        maps.Clone(p.Labels),
 		AutoAssign:    p.Spec.AutoAssign == nil || *p.Spec.AutoAssign,
 		AvoidBuggyIPs: p.Spec.AvoidBuggyIPs,
 		Disabled:      p.Spec.Disabled,

@@ -2,6 +2,7 @@ package ipam
 
 import (
 	"errors"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -50,6 +51,8 @@ type recordWrite struct {
 	wKey      string
 	wPool     string
 	upToDate  bool
+	// labels are the labels of the pool while it exists, for a create.
+	labels map[string]string
 }
 
 // object returns the IPAllocation the record must become.
@@ -57,6 +60,16 @@ func (w recordWrite) object() *v1alpha1.IPAllocation {
 	obj := &v1alpha1.IPAllocation{Spec: v1alpha1.IPAllocationSpec{
 		Address: w.addr.String(), Pool: w.pool, SharingKey: w.key, Services: w.want}}
 	obj.Name = v1alpha1.AllocationName(w.addr.String())
+	return obj
+}
+
+// created returns the object to create: what the record must become,
+// carrying its pool's labels. Patches of an existing object never touch
+// them (object and base both leave them out): keeping them in step with
+// the pool is the pool reconciler's job (poollabels.go).
+func (w recordWrite) created() *v1alpha1.IPAllocation {
+	obj := w.object()
+	obj.Spec.PoolLabels = w.labels
 	return obj
 }
 
@@ -82,12 +95,17 @@ func (w recordWrite) removed() []v1alpha1.ServiceReference {
 func (s *State) snapshot(rec *record) recordWrite {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return recordWrite{
+	w := recordWrite{
 		addr: rec.addr, pool: rec.pool, key: rec.key, want: slices.Clone(rec.want),
 		exists: rec.exists, uid: rec.uid, rv: rec.rv,
 		written: slices.Clone(rec.written), wKey: rec.writtenKey, wPool: rec.writtenPool,
 		upToDate: rec.exists && rec.writtenKey == rec.key && rec.writtenPool == rec.pool && slices.Equal(rec.written, rec.want),
 	}
+	if v := s.byNam[rec.pool]; v != nil && !rec.exists {
+		// A copy: the create decodes the API's answer into the object.
+		w.labels = maps.Clone(v.Labels)
+	}
+	return w
 }
 
 // wrote records that the object now says what obj says.
@@ -152,6 +170,15 @@ func (s *State) refresh(rec *record, obj *v1alpha1.IPAllocation) (keys []svcKey,
 	}
 	holders := sortedRefs(obj.Spec.Services)
 	if sameRefs(rec.want, holders) && rec.key == obj.Spec.SharingKey && rec.pool == obj.Spec.Pool {
+		s.setWrittenLocked(rec, obj)
+		return nil, false
+	}
+	if rec.exists && rec.uid == obj.UID && sameRefs(rec.written, holders) &&
+		rec.writtenKey == obj.Spec.SharingKey && rec.writtenPool == obj.Spec.Pool {
+		// The object changed only in what memory does not keep (its pool
+		// labels, brought in step by the pool reconciler): it still says
+		// what the proposal was based on, so the proposal stands and is
+		// written again at the new resourceVersion. Nobody lost anything.
 		s.setWrittenLocked(rec, obj)
 		return nil, false
 	}

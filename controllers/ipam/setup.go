@@ -110,7 +110,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		Named("ipam-service").
 		WatchesRawSource(source.Kind(svcCache, &corev1.Service{},
 			&handler.TypedEnqueueRequestForObject[*corev1.Service]{}, sr.servicePredicate())).
-		Watches(&v1alpha1.IPAllocation{}, allocationHandler(st)).
+		Watches(&v1alpha1.IPAllocation{}, allocationHandler(st, poolQ)).
 		Watches(&corev1.Namespace{}, namespaceHandler(st), builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WatchesRawSource(svcQ.source()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.Workers}).
@@ -119,11 +119,15 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return fmt.Errorf("setting up the Service controller: %w", err)
 	}
 
+	if err := indexAllocationsByPool(mgr); err != nil {
+		return err
+	}
 	pr := &PoolReconciler{builderState: b, client: mgr.GetClient(), recorder: rec, poolQ: poolQ}
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("ipam-pool").
+		// Labels too: they are copied to the pool's IPAllocations.
 		For(&v1alpha1.IPPool{}, builder.WithPredicates(predicate.Or[client.Object](
-			predicate.GenerationChangedPredicate{}, metaChanged{}))).
+			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, metaChanged{}))).
 		WatchesRawSource(poolQ.source()).
 		// One worker: each reconcile applies the whole set of pools read from
 		// the cache, so two at once could apply an older set last.
@@ -208,27 +212,33 @@ func (r *queueRef) addAfter(name string, d time.Duration) {
 }
 
 // allocationHandler keeps the State in step with IPAllocations changed by
-// anyone but this process (a previous instance, a user deleting one).
-func allocationHandler(st *State) handler.EventHandler {
-	enqueue := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], keys []svcKey) {
-		for _, k := range keys {
+// anyone but this process (a previous instance, a user deleting one), and
+// has the pool of an allocation whose pool labels are behind reconciled.
+func allocationHandler(st *State, poolQ *queueRef) handler.EventHandler {
+	enqueue := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], a *v1alpha1.IPAllocation) {
+		for _, k := range st.Observe(a) {
 			q.Add(reconcile.Request{NamespacedName: k})
+		}
+		if st.PoolLabelsBehind(a) {
+			poolQ.addAfter(a.Spec.Pool, 0)
 		}
 	}
 	return handler.Funcs{
 		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			if a, ok := e.Object.(*v1alpha1.IPAllocation); ok {
-				enqueue(q, st.Observe(a))
+				enqueue(q, a)
 			}
 		},
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			if a, ok := e.ObjectNew.(*v1alpha1.IPAllocation); ok {
-				enqueue(q, st.Observe(a))
+				enqueue(q, a)
 			}
 		},
 		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			if a, ok := e.Object.(*v1alpha1.IPAllocation); ok {
-				enqueue(q, st.Forget(a))
+				for _, k := range st.Forget(a) {
+					q.Add(reconcile.Request{NamespacedName: k})
+				}
 			}
 		},
 	}
