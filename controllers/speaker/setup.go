@@ -84,7 +84,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
 		// only what Compute reads, so memory follows their number, not
 		// their size.
 		&corev1.Service{}:            {Transform: trimService},
-		&discoveryv1.EndpointSlice{}: {Transform: trimEndpointSlice},
+		&discoveryv1.EndpointSlice{}: {Transform: trimEndpointSlice(opts.NodeName)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("the speaker's cache: %w", err)
@@ -182,21 +182,41 @@ func trimService(obj any) (any, error) {
 	}, nil
 }
 
-// trimEndpointSlice keeps, of each endpoint, its node and conditions.
-func trimEndpointSlice(obj any) (any, error) {
-	s, ok := obj.(*discoveryv1.EndpointSlice)
-	if !ok {
-		return obj, nil
+// trimEndpointSlice returns the transform that keeps, of an EndpointSlice,
+// its Service label and only the endpoint that decides anything on this
+// node: a usable one on this node (it satisfies both traffic policies),
+// else a usable one elsewhere, else none. hasUsableEndpoint answers the same
+// on the trimmed slice, and a Service with hundreds of endpoints costs the
+// speaker one.
+func trimEndpointSlice(nodeName string) toolscache.TransformFunc {
+	return func(obj any) (any, error) {
+		s, ok := obj.(*discoveryv1.EndpointSlice)
+		if !ok {
+			return obj, nil
+		}
+		out := &discoveryv1.EndpointSlice{ObjectMeta: trimMeta(s.ObjectMeta), AddressType: s.AddressType}
+		if svc, ok := s.Labels[discoveryv1.LabelServiceName]; ok {
+			out.Labels = map[string]string{discoveryv1.LabelServiceName: svc}
+		}
+		var keep *discoveryv1.Endpoint
+		for i := range s.Endpoints {
+			e := &s.Endpoints[i]
+			if !endpointUsable(e.Conditions) {
+				continue
+			}
+			if e.NodeName != nil && *e.NodeName == nodeName {
+				keep = e
+				break
+			}
+			if keep == nil {
+				keep = e
+			}
+		}
+		if keep != nil {
+			out.Endpoints = []discoveryv1.Endpoint{{NodeName: keep.NodeName, Conditions: keep.Conditions}}
+		}
+		return out, nil
 	}
-	out := &discoveryv1.EndpointSlice{ObjectMeta: trimMeta(s.ObjectMeta), AddressType: s.AddressType}
-	if svc, ok := s.Labels[discoveryv1.LabelServiceName]; ok {
-		out.Labels = map[string]string{discoveryv1.LabelServiceName: svc}
-	}
-	out.Endpoints = make([]discoveryv1.Endpoint, len(s.Endpoints))
-	for i, e := range s.Endpoints {
-		out.Endpoints[i] = discoveryv1.Endpoint{NodeName: e.NodeName, Conditions: e.Conditions}
-	}
-	return out, nil
 }
 
 func trimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {

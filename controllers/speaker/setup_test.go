@@ -28,7 +28,7 @@ func TestTrimmedObjectsDecideTheSame(t *testing.T) {
 	sl.Ports = []discoveryv1.EndpointPort{{Port: ptr.To[int32](80)}}
 
 	ts, _ := trimService(full)
-	tsl, _ := trimEndpointSlice(sl)
+	tsl, _ := trimEndpointSlice(thisNode)(sl)
 	small, smallSlice := ts.(*corev1.Service), tsl.(*discoveryv1.EndpointSlice)
 	if small.Annotations != nil || small.Spec.Ports != nil || small.Status.LoadBalancer.Ingress != nil || smallSlice.Ports != nil {
 		t.Errorf("not trimmed: %+v %+v", small, smallSlice)
@@ -61,5 +61,43 @@ func TestTrimmedObjectsDecideTheSame(t *testing.T) {
 	tomb := toolscache.DeletedFinalStateUnknown{Key: "default/web", Obj: full}
 	if got, _ := trimService(tomb); !reflect.DeepEqual(got, tomb) {
 		t.Errorf("tombstone changed")
+	}
+}
+
+// The trimmed slice keeps one endpoint at most, and whether a Service has a
+// usable endpoint (anywhere, or on this node) is the same on it.
+func TestTrimmedEndpointSliceKeepsTheAnswer(t *testing.T) {
+	notReadyHere := ep{node: thisNode, ready: "n", serving: "n", terminating: "n"}
+	servingHere := ep{node: thisNode, ready: "n", serving: "y", terminating: "y"}
+	goneThere := ep{node: "node-b", ready: "n", serving: "n", terminating: "y"}
+	noNode := ep{ready: "y"}
+	all := []ep{readyHere, readyThere, notReadyHere, servingHere, goneThere, noNode}
+	// Every list of up to three of them, in every order.
+	var lists [][]ep
+	var grow func(cur []ep)
+	grow = func(cur []ep) {
+		lists = append(lists, cur)
+		if len(cur) == 3 {
+			return
+		}
+		for _, e := range all {
+			grow(append(append([]ep(nil), cur...), e))
+		}
+	}
+	grow(nil)
+	trim := trimEndpointSlice(thisNode)
+	for _, eps := range lists {
+		full := slice(eps...)
+		o, _ := trim(full)
+		small := o.(*discoveryv1.EndpointSlice)
+		if len(small.Endpoints) > 1 {
+			t.Errorf("%v: kept %d endpoints", eps, len(small.Endpoints))
+		}
+		for _, local := range []bool{false, true} {
+			want := hasUsableEndpoint([]*discoveryv1.EndpointSlice{full}, local, thisNode)
+			if got := hasUsableEndpoint([]*discoveryv1.EndpointSlice{small}, local, thisNode); got != want {
+				t.Errorf("%v, local=%v: trimmed says %v, full says %v", eps, local, got, want)
+			}
+		}
 	}
 }

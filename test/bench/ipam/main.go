@@ -12,8 +12,9 @@
 // number of parallel clients, and waits until every one has its address. It
 // prints one line:
 //
-//	services=N seconds=S rate=R/s duplicates=D ceiling=C/s ratio=R/C
+//	services=N seconds=S rate=R/s duplicates=D ceiling=C/s ratio=R/C controller_cpu_ms_per_service=M controller_rss_mib=R
 //
+// (the controller's figures are -1 with -inprocess)
 // and diagnostics on stderr.
 package main
 
@@ -231,21 +232,30 @@ func run(o options) error {
 		return err
 	}
 	sec := time.Since(t0).Seconds()
+	cpu1 := cpuTimes(procs)
 	logf("controller: %d Services created in %.2fs, all addressed after %.2fs; CPU %s; requests %s",
-		o.n, time.Duration(createdAt.Load()).Seconds(), sec, cpuDiff(cpu0, cpuTimes(procs), o.n), requestDiff(req0, requestCounts(ctx, cfg)))
+		o.n, time.Duration(createdAt.Load()).Seconds(), sec, cpuDiff(cpu0, cpu1, o.n), requestDiff(req0, requestCounts(ctx, cfg)))
 	if o.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
+	// The controller's own figures: CPU per Service over the burst (only
+	// with the controller as a child process) and resident memory once
+	// every Service has its address.
+	ctrlCPU, ctrlRSS := -1.0, -1.0
 	if ctrlPID > 0 {
-		logf("controller RSS %s", lab.ResidentMiB(ctrlPID))
+		ctrlCPU = float64(cpu1["controller"]-cpu0["controller"]) * 10 / float64(o.n)
+		if st, err := lab.ReadProcStat(ctrlPID); err == nil {
+			ctrlRSS = float64(st.RSS) / (1 << 20)
+		}
+		logf("controller RSS %.0f MiB", ctrlRSS)
 	}
 	dups, err := duplicates(ctx, c, "bench")
 	if err != nil {
 		return err
 	}
 	rate, ceil := float64(o.n)/sec, float64(o.n)/ceilSec
-	fmt.Printf("services=%d seconds=%.2f rate=%.1f/s duplicates=%d ceiling=%.1f/s ratio=%.2f\n",
-		o.n, sec, rate, dups, ceil, rate/ceil)
+	fmt.Printf("services=%d seconds=%.2f rate=%.1f/s duplicates=%d ceiling=%.1f/s ratio=%.2f controller_cpu_ms_per_service=%.2f controller_rss_mib=%.0f\n",
+		o.n, sec, rate, dups, ceil, rate/ceil, ctrlCPU, ctrlRSS)
 	return nil
 }
 
