@@ -24,21 +24,6 @@ type advertisement struct {
 	aggLenV6 int
 }
 
-func (a *advertisement) selectsPool(name string, pools map[string]*v1alpha1.IPPool) bool {
-	if a.pools == nil && a.poolSel == nil {
-		return true
-	}
-	if a.pools[name] {
-		return true
-	}
-	if a.poolSel != nil {
-		if p := pools[name]; p != nil && a.poolSel.Matches(labels.Set(p.Labels)) {
-			return true
-		}
-	}
-	return false
-}
-
 // applicableAdvertisements parses the BGPAdvertisements in name order and
 // returns those that apply to the node (none without a node), reporting
 // the unusable ones. While the node drains with GRACEFUL_SHUTDOWN, each

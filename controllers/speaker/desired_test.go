@@ -419,6 +419,25 @@ func TestComputeAnnouncements(t *testing.T) {
 			w.pools = []*v1alpha1.IPPool{pool("p1", map[string]string{"tier": "internal"})}
 			w.advs = []v1alpha1.BGPAdvertisement{adv("a", poolSelector(map[string]string{"tier": "public"}))}
 		}, none},
+		{"pool selector: a deleted pool's addresses by the labels their allocation recorded", func(w *world) {
+			w.pools = nil
+			w.allocs[0].Spec.PoolLabels = map[string]string{"tier": "public"}
+			w.advs = []v1alpha1.BGPAdvertisement{adv("a", poolSelector(map[string]string{"tier": "public"}))}
+		}, one},
+		{"pool selector: a deleted pool recorded with other labels", func(w *world) {
+			w.pools = nil
+			w.allocs[0].Spec.PoolLabels = map[string]string{"tier": "internal"}
+			w.advs = []v1alpha1.BGPAdvertisement{adv("a", poolSelector(map[string]string{"tier": "public"}))}
+		}, none},
+		{"pool selector: a deleted pool's allocation recorded no labels (an older controller)", func(w *world) {
+			w.pools = nil
+			w.advs = []v1alpha1.BGPAdvertisement{adv("a", poolSelector(map[string]string{"tier": "public"}))}
+		}, none},
+		{"pool selector: a live pool's labels win over its allocation's copy", func(w *world) {
+			w.pools = []*v1alpha1.IPPool{pool("p1", map[string]string{"tier": "internal"})}
+			w.allocs[0].Spec.PoolLabels = map[string]string{"tier": "public"}
+			w.advs = []v1alpha1.BGPAdvertisement{adv("a", poolSelector(map[string]string{"tier": "public"}))}
+		}, none},
 		{"pool names and selector are a union", func(w *world) {
 			w.pools = []*v1alpha1.IPPool{pool("p1", nil)}
 			w.advs = []v1alpha1.BGPAdvertisement{adv("a", pools("p1"), poolSelector(map[string]string{"tier": "public"}))}

@@ -5,11 +5,12 @@ import (
 	"net/netip"
 	"slices"
 
-	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/bgp"
 )
 
-// poolFamily is what decides how an address is announced.
+// poolFamily is what decides how an address is announced: what
+// advertisements select it by (pool is poolMatch.key: its pool's name, and
+// a deleted pool's recorded labels) and its family.
 type poolFamily struct {
 	pool string
 	v4   bool
@@ -25,23 +26,24 @@ type announceGroup struct {
 	peers map[string]bgp.Attributes
 }
 
-// announceGroups works out, for the addresses of one pool and family, the
-// attributes every applicable advertisement selecting the pool gives them
-// towards its peers of that family, merged per prefix length (advertisements
-// in name order; several reaching one peer merge their attributes).
-func announceGroups(applicable []*advertisement, active activePeers, key poolFamily, pools map[string]*v1alpha1.IPPool) []*announceGroup {
+// announceGroups works out, for the addresses of one pool (as m describes
+// it: see matchPool) and family, the attributes every applicable
+// advertisement selecting the pool gives them towards its peers of that
+// family, merged per prefix length (advertisements in name order; several
+// reaching one peer merge their attributes).
+func announceGroups(applicable []*advertisement, active activePeers, m poolMatch, v4 bool) []*announceGroup {
 	var out []*announceGroup
 	for _, a := range applicable {
-		if !a.selectsPool(key.pool, pools) {
+		if !a.selectsMatch(m) {
 			continue
 		}
 		bits := a.aggLenV6
-		if key.v4 {
+		if v4 {
 			bits = a.aggLenV4
 		}
 		i := slices.IndexFunc(out, func(g *announceGroup) bool { return g.bits == bits })
 		for _, peer := range a.peers {
-			if active.byName[peer].Address.Is4() != key.v4 {
+			if active.byName[peer].Address.Is4() != v4 {
 				continue // IPv4 routes go to IPv4 sessions, IPv6 to IPv6
 			}
 			if i < 0 {

@@ -111,7 +111,8 @@ func (t *pathTable) set(name string, alloc *v1alpha1.IPAllocation, src serviceSo
 // contribution appends the (prefix, group) pairs an allocation is
 // announced with: none unless one of its Services wants it
 // (anyServiceWants), else one per prefix length the advertisements
-// selecting its pool give addresses of its family.
+// selecting its pool (matchPool: a deleted pool by the labels the
+// allocation recorded) give addresses of its family.
 func (t *pathTable) contribution(alloc *v1alpha1.IPAllocation, src serviceSource, buf []member) []member {
 	if alloc == nil || len(t.applicable) == 0 {
 		return buf
@@ -124,10 +125,11 @@ func (t *pathTable) contribution(alloc *v1alpha1.IPAllocation, src serviceSource
 	if !anyServiceWants(alloc, src, t.nodeName, t.defaultClass) {
 		return buf
 	}
-	key := poolFamily{pool: alloc.Spec.Pool, v4: addr.Is4()}
+	m := matchPool(alloc, t.pools)
+	key := poolFamily{pool: m.key, v4: addr.Is4()}
 	gs, ok := t.groups[key]
 	if !ok {
-		gs = announceGroups(t.applicable, t.active, key, t.pools)
+		gs = announceGroups(t.applicable, t.active, m, key.v4)
 		t.groups[key] = gs
 	}
 	for _, g := range gs {

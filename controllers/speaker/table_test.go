@@ -76,6 +76,13 @@ func TestTableUpdates(t *testing.T) {
 		api(w)
 		w.allocs = append(w.allocs, alloc("192.0.2.20", "p2", "default/api"))
 	}
+	// p1 is deleted; its address stays selected by label through the
+	// labels its allocation recorded.
+	deletedPublic := func(w *world) {
+		w.pools = nil
+		w.allocs[0].Spec.PoolLabels = map[string]string{"tier": "public"}
+		w.advs = []v1alpha1.BGPAdvertisement{adv("a", poolSelector(map[string]string{"tier": "public"}))}
+	}
 	cases := []struct {
 		name     string
 		start    func(w *world)
@@ -167,6 +174,25 @@ func TestTableUpdates(t *testing.T) {
 			w.endpoints["default/api"] = []*discoveryv1.EndpointSlice{slice(readyThere)}
 			return []string{"default/api"}, nil
 		}, paths{"192.0.2.0/24": {"r1": "c=65000:1,65000:2"}}, nil},
+		{"deleted pool: its allocation's recorded labels leave the selector: withdrawn", deletedPublic, func(w *world) ([]string, []string) {
+			w.allocs[0] = withPoolLabels(w.allocs[0].DeepCopy(), map[string]string{"tier": "internal"})
+			return nil, []string{v1alpha1.AllocationName("192.0.2.10")}
+		}, paths{}, []string{"192.0.2.10/32"}},
+		{"deleted pool: labels recorded after it went: announced", func(w *world) {
+			deletedPublic(w)
+			w.allocs[0].Spec.PoolLabels = nil
+		}, func(w *world) ([]string, []string) {
+			w.allocs[0] = withPoolLabels(w.allocs[0].DeepCopy(), map[string]string{"tier": "public"})
+			return nil, []string{v1alpha1.AllocationName("192.0.2.10")}
+		}, paths{"192.0.2.10/32": {"r1": ""}}, nil},
+		{"deleted pool: allocations recorded with other labels are told apart", func(w *world) {
+			deletedPublic(w)
+			w.advs = append(w.advs, adv("b", poolSelector(map[string]string{"tier": "internal"}), communities("65000:2")))
+		}, func(w *world) ([]string, []string) {
+			api(w)
+			w.allocs = append(w.allocs, withPoolLabels(alloc("192.0.2.11", "p1", "default/api"), map[string]string{"tier": "internal"}))
+			return nil, []string{v1alpha1.AllocationName("192.0.2.11")}
+		}, paths{"192.0.2.11/32": {"r1": "c=65000:2"}}, nil},
 		{"drain over: nothing is announced", func(w *world) {
 			w.node.Labels = map[string]string{corev1.LabelNodeExcludeBalancers: ""}
 			w.drainAt = t0.Add(-time.Hour)
