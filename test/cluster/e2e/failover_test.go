@@ -136,6 +136,7 @@ func restartSpecs() {
 		fmt.Fprintf(GinkgoWriter, "rollout of %d speaker pods took %s; %d route samples; %s\n", len(now.Items), rolled.Round(time.Millisecond), samples, machineLoad())
 		AddReportEntry("speaker rollout", rolled.String())
 		report("rollout restart: client connections", res)
+		fmt.Fprintf(GinkgoWriter, "next hops missing from a router's route during the rollout: %v\n", dropped)
 		Expect(res.Failed).To(BeZero(), "connections failed during the rollout:\n%s", strings.Join(res.Errors, "\n"))
 		Expect(dropped).To(BeEmpty(), "a router dropped a next hop during the graceful restart")
 	}, SpecTimeout(8*time.Minute))
