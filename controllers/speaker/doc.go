@@ -69,7 +69,8 @@
 // The speaker uses a cache of its own: only its own Node and BGPNodeStatus,
 // only Secrets of bgplb-system (its RBAC allows no more), managedFields
 // dropped from every object, Services and EndpointSlices trimmed to what
-// Compute reads. It reads everything without deep copies; the kinds there
+// Compute reads (of an EndpointSlice's endpoints, only the one that decides
+// for this node: see trimEndpointSlice). It reads everything without deep copies; the kinds there
 // are thousands of (IPAllocations, Services, EndpointSlices) it reads from
 // the informers' stores directly, without even the shallow copy the cache's
 // Get and List make (see stores). It writes only its BGPNodeStatus and
