@@ -15,7 +15,7 @@ GINKGO_FLAGS ?= -ginkgo.v=false
 PHASE = @echo "== $$(date -u +%FT%TZ) make $@"
 
 .PHONY: all build lint test test-unit test-envtest test-lab test-e2e verify-generated manifests generate fmt vet \
-	envtest-assets lab-deps image demo bench-ipam bench-speaker bench-announce bench-unit clean help
+	envtest-assets lab-deps image demo bench-ipam bench-speaker bench-speaker-change bench-announce clean help
 
 all: build
 
@@ -111,6 +111,9 @@ bench-ipam: build ## IPAM benchmark: N Services (default 1000) vs the API server
 
 bench-speaker: build ## Speaker benchmark: one node's speaker with N Services (default 1000): burst, CPU per change, memory; prints one line of figures.
 	$(ENVTEST_ASSETS) && $(GO) run ./test/bench/speaker -n $(N) -bin $(BIN)/bgplb
+
+bench-speaker-change: ## Go benchmark: speaker CPU for one Service change on top of 1k/10k/100k Services (in-memory stores, real embedded GoBGP); prints figures.
+	$(GO) test -count=1 -run '^$$' -bench ServiceChange -benchtime 150000x -timeout 30m ./controllers/speaker/
 
 clean: ## Remove build output.
 	rm -rf $(BIN)
