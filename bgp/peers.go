@@ -45,9 +45,11 @@ func (s *Speaker) validPeers(desired []Peer) (peers map[string]Peer, skip map[st
 	return peers, skip, errs
 }
 
-// applyPeers brings GoBGP's neighbors and their declared profiles in line
-// with desired. Peers that could not be added are put in skip.
-func (s *Speaker) applyPeers(ctx context.Context, desired map[string]Peer, skip map[string]bool, o *op) []error {
+// applyPeers removes the peers no longer desired, registers the new ones
+// and declares their profiles. Peers that could not be registered are put
+// in skip. It returns the desired peers, whose GoBGP neighbors
+// configurePeers sets once the paths are applied.
+func (s *Speaker) applyPeers(ctx context.Context, desired map[string]Peer, skip map[string]bool, o *op) ([]peerConfig, []error) {
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(s.st.peers)) {
 		e := s.st.peers[name]
@@ -59,6 +61,7 @@ func (s *Speaker) applyPeers(ctx context.Context, desired map[string]Peer, skip 
 		errs = append(errs, s.removePeer(ctx, e, o)...)
 	}
 	var need []tag
+	var configure []peerConfig
 	for _, name := range slices.Sorted(maps.Keys(desired)) {
 		d := desired[name]
 		e, err := s.peerEntryFor(ctx, d)
@@ -67,15 +70,35 @@ func (s *Speaker) applyPeers(ctx context.Context, desired map[string]Peer, skip 
 			skip[name] = true
 			continue
 		}
-		if err := s.configurePeer(ctx, e, d); err != nil {
-			errs = append(errs, err)
-		}
+		configure = append(configure, peerConfig{e, d})
 		e.cfg.Profiles = d.Profiles
 		missing, derrs := s.declareProfiles(e, d.Profiles, o)
 		need = append(need, missing...)
 		errs = append(errs, derrs...)
 	}
-	return append(errs, s.installDeclared(ctx, need, o)...)
+	return configure, append(errs, s.installDeclared(ctx, need, o)...)
+}
+
+// peerConfig is a desired peer whose GoBGP neighbor configurePeers sets.
+type peerConfig struct {
+	e *peerEntry
+	d Peer
+}
+
+// configurePeers adds, replaces or updates the GoBGP neighbors. Apply calls
+// it after the paths are in the table: a session that comes up sends the
+// whole table, then End-of-RIB. Were the neighbor added first, a session
+// could come up in between and send End-of-RIB over an empty table; after
+// a graceful restart the router would then flush the node's stale routes
+// until the paths arrived, and drop connections.
+func (s *Speaker) configurePeers(ctx context.Context, peers []peerConfig) []error {
+	var errs []error
+	for _, p := range peers {
+		if err := s.configurePeer(ctx, p.e, p.d); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
 }
 
 // peerEntryFor returns the entry of a desired peer, registering a new one

@@ -86,10 +86,13 @@ func (s *Speaker) Apply(ctx context.Context, desired State) error {
 	}
 	peers, skip, errs := s.validPeers(desired.Peers)
 	o := newOp()
-	errs = append(errs, s.applyPeers(ctx, peers, skip, o)...)
+	configure, perrs := s.applyPeers(ctx, peers, skip, o)
+	errs = append(errs, perrs...)
 	changes, perrs := s.diffPaths(desired.Paths, skip, o)
 	errs = append(errs, perrs...)
 	errs = append(errs, s.applyPathChanges(ctx, changes, o)...)
+	// Neighbors last: see configurePeers.
+	errs = append(errs, s.configurePeers(ctx, configure)...)
 	errs = append(errs, s.cleanup(ctx, o)...)
 	return errors.Join(errs...)
 }
