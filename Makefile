@@ -126,7 +126,7 @@ CLUSTER_IMAGE ?= ghcr.io/bgplb/bgplb:e2e
 CLUSTER_BIN = $(BIN)/cluster
 CLUSTER_ASSETS = export BGPLB_CLUSTER_ASSETS="$$(hack/cluster-assets.sh)"
 DEMO_FLAGS ?=
-# Specs of known, reported product issues are left out; CLUSTER_GINKGO_FLAGS= runs them too.
+# Specs labelled known-issue (reported product issues; none today) are left out; CLUSTER_GINKGO_FLAGS= runs them too.
 CLUSTER_GINKGO_FLAGS ?= -ginkgo.label-filter=!known-issue
 
 .PHONY: cluster-assets cluster-images demo-cluster demo-lab cluster-cleanup test-cluster

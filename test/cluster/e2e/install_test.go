@@ -103,12 +103,10 @@ func uninstallSpecs() {
 		}).Should(Succeed())
 	}, SpecTimeout(6*time.Minute))
 
-	// Known issue (controllers/ipam): every IPPool carries the finalizer
-	// bgplb.io/pool-protection, which only the controller removes; kubectl
-	// delete -k deletes the controller together with the CRDs, so the pools
-	// and their CRD stay forever. make test-cluster leaves this spec out
-	// (label known-issue) until that is fixed.
-	It("removes the CRDs too (no object left with a finalizer only the deleted controller removes)", Label("known-issue"), func(ctx SpecContext) {
+	// kubectl delete -k deletes the controller together with the CRDs, so
+	// nothing may carry a finalizer only the controller removes (IPPools
+	// carry none: the IPAllocations are the locks).
+	It("removes the CRDs too (no object left with a finalizer only the deleted controller removes)", func(ctx SpecContext) {
 		t0 := time.Now()
 		Eventually(func(g Gomega) {
 			crds, err := cl.Kubectl(ctx, "get", "crd", "-o", "name")
