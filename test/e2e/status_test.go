@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"net/netip"
 	"strings"
 	"time"
 
@@ -15,40 +14,6 @@ import (
 	"github.com/bgplb/bgplb/test/lab"
 	"github.com/bgplb/bgplb/test/labcluster"
 )
-
-// labPeers are the BGPPeers of config/samples/lab: router and family.
-var labPeers = map[string]struct {
-	router  string
-	address netip.Addr
-}{
-	"r1-v4": {"r1", netip.MustParseAddr("192.0.2.1")},
-	"r1-v6": {"r1", netip.MustParseAddr("2001:db8:1::1")},
-	"r2-v4": {"r2", netip.MustParseAddr("192.0.2.65")},
-	"r2-v6": {"r2", netip.MustParseAddr("2001:db8:2::1")},
-}
-
-// peerColumn reads one column of "kubectl get bgppeers" per peer name.
-func peerColumn(out, column string) map[string]string {
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) < 1 {
-		return nil
-	}
-	header := strings.Fields(lines[0])
-	col := -1
-	for i, h := range header {
-		if h == column {
-			col = i
-		}
-	}
-	res := map[string]string{}
-	for _, l := range lines[1:] {
-		f := strings.Fields(l)
-		if col >= 0 && len(f) > col {
-			res[f[0]] = f[col]
-		}
-	}
-	return res
-}
 
 var _ = Describe("Status", func() {
 	BeforeEach(expectSessionsUp)
@@ -65,15 +30,15 @@ var _ = Describe("Status", func() {
 				g.Expect(k8s.Get(ctx, types.NamespacedName{Name: n}, st)).To(Succeed(), "BGPNodeStatus %s", n)
 				g.Expect(st.OwnerReferences).To(ContainElement(And(HaveField("Kind", "Node"), HaveField("Name", n))),
 					"BGPNodeStatus %s is owned by its Node", n)
-				g.Expect(st.Status.Sessions).To(HaveLen(len(labPeers)), "%s: one session per BGPPeer", n)
-				g.Expect(st.Status.EstablishedSessions).To(BeEquivalentTo(len(labPeers)))
+				g.Expect(st.Status.Sessions).To(HaveLen(len(lab.SamplePeers)), "%s: one session per BGPPeer", n)
+				g.Expect(st.Status.EstablishedSessions).To(BeEquivalentTo(len(lab.SamplePeers)))
 				g.Expect(meta.IsStatusConditionTrue(st.Status.Conditions, "Ready")).To(BeTrue(), "%s: Ready: %+v", n, st.Status.Conditions)
 				for _, s := range st.Status.Sessions {
-					want, ok := labPeers[s.Peer]
+					want, ok := lab.SamplePeers[s.Peer]
 					g.Expect(ok).To(BeTrue(), "%s: unexpected session %+v", n, s)
-					g.Expect(s.Address).To(Equal(want.address.String()))
-					r := cluster.Lab.Router(want.router)
-					local := cluster.NextHop(n, r.Name, want.address).String()
+					g.Expect(s.Address).To(Equal(want.Address.String()))
+					r := cluster.Lab.Router(want.Router)
+					local := cluster.NextHop(n, r.Name, want.Address).String()
 					nbrs, err := labcluster.Neighbors(r)
 					g.Expect(err).NotTo(HaveOccurred())
 					g.Expect(nbrs).To(HaveKey(local), "%s has no session with %s", r.Name, local)
@@ -99,8 +64,8 @@ var _ = Describe("Status", func() {
 		Eventually(func(g Gomega) {
 			out, err := cluster.Kubectl(ctx, "get", "bgppeers")
 			g.Expect(err).NotTo(HaveOccurred())
-			est := peerColumn(out, "ESTABLISHED")
-			for name := range labPeers {
+			est := lab.Column(out, "ESTABLISHED")
+			for name := range lab.SamplePeers {
 				g.Expect(est).To(HaveKeyWithValue(name, "3/3"), "kubectl get bgppeers:\n%s", out)
 			}
 		}).Should(Succeed())
@@ -125,15 +90,15 @@ var _ = Describe("Status", func() {
 				}
 				g.Expect(sessions).To(HaveKey("e2e-nowhere"))
 				g.Expect(sessions["e2e-nowhere"].State).NotTo(Equal(v1alpha1.SessionEstablished))
-				g.Expect(st.Status.EstablishedSessions).To(BeEquivalentTo(len(labPeers)))
+				g.Expect(st.Status.EstablishedSessions).To(BeEquivalentTo(len(lab.SamplePeers)))
 				g.Expect(meta.IsStatusConditionFalse(st.Status.Conditions, "Ready")).To(BeTrue(),
 					"%s: Ready is False while a session is down: %+v", n, st.Status.Conditions)
 			}
 			out, err := cluster.Kubectl(ctx, "get", "bgppeers")
 			g.Expect(err).NotTo(HaveOccurred())
-			est := peerColumn(out, "ESTABLISHED")
+			est := lab.Column(out, "ESTABLISHED")
 			g.Expect(est).To(HaveKeyWithValue("e2e-nowhere", "0/3"), "kubectl get bgppeers:\n%s", out)
-			for name := range labPeers {
+			for name := range lab.SamplePeers {
 				g.Expect(est).To(HaveKeyWithValue(name, "3/3"), "kubectl get bgppeers:\n%s", out)
 			}
 		}).Should(Succeed())

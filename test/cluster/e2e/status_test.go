@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -13,19 +12,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/test/lab"
 	"github.com/bgplb/bgplb/test/labcluster"
 )
-
-// labPeers are the BGPPeers of config/samples/lab: router and address.
-var labPeers = map[string]struct {
-	router  string
-	address netip.Addr
-}{
-	"r1-v4": {"r1", netip.MustParseAddr("192.0.2.1")},
-	"r1-v6": {"r1", netip.MustParseAddr("2001:db8:1::1")},
-	"r2-v4": {"r2", netip.MustParseAddr("192.0.2.65")},
-	"r2-v6": {"r2", netip.MustParseAddr("2001:db8:2::1")},
-}
 
 // nodeStatuses reads every BGPNodeStatus as kubectl shows it, by node.
 func nodeStatuses(ctx context.Context) (map[string]v1alpha1.BGPNodeStatus, error) {
@@ -44,24 +33,6 @@ func nodeStatuses(ctx context.Context) (map[string]v1alpha1.BGPNodeStatus, error
 	return m, nil
 }
 
-// peerColumn reads one column of "kubectl get bgppeers" per peer name.
-func peerColumn(out, column string) map[string]string {
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	col := -1
-	for i, h := range strings.Fields(lines[0]) {
-		if h == column {
-			col = i
-		}
-	}
-	res := map[string]string{}
-	for _, l := range lines[1:] {
-		if f := strings.Fields(l); col >= 0 && len(f) > col {
-			res[f[0]] = f[col]
-		}
-	}
-	return res
-}
-
 // statusSpecs: what the speakers report (BGPNodeStatus) and what the
 // controller sums up (kubectl get bgppeers) agree with the routers.
 func statusSpecs() {
@@ -75,15 +46,15 @@ func statusSpecs() {
 				g.Expect(ok).To(BeTrue(), "BGPNodeStatus %s", n.Name)
 				g.Expect(st.OwnerReferences).To(ContainElement(And(HaveField("Kind", "Node"), HaveField("Name", n.Name))),
 					"BGPNodeStatus %s is owned by its Node", n.Name)
-				g.Expect(st.Status.Sessions).To(HaveLen(len(labPeers)), "%s: one session per BGPPeer", n.Name)
-				g.Expect(st.Status.EstablishedSessions).To(BeEquivalentTo(len(labPeers)))
+				g.Expect(st.Status.Sessions).To(HaveLen(len(lab.SamplePeers)), "%s: one session per BGPPeer", n.Name)
+				g.Expect(st.Status.EstablishedSessions).To(BeEquivalentTo(len(lab.SamplePeers)))
 				g.Expect(meta.IsStatusConditionTrue(st.Status.Conditions, "Ready")).To(BeTrue(), "%s: Ready: %+v", n.Name, st.Status.Conditions)
 				for _, s := range st.Status.Sessions {
-					want, ok := labPeers[s.Peer]
+					want, ok := lab.SamplePeers[s.Peer]
 					g.Expect(ok).To(BeTrue(), "%s: unexpected session %+v", n.Name, s)
-					g.Expect(s.Address).To(Equal(want.address.String()))
-					r := cl.Lab.Router(want.router)
-					local := nextHop(n.Name, r.Name, want.address).String()
+					g.Expect(s.Address).To(Equal(want.Address.String()))
+					r := cl.Lab.Router(want.Router)
+					local := nextHop(n.Name, r.Name, want.Address).String()
 					nbrs, err := labcluster.Neighbors(r)
 					g.Expect(err).NotTo(HaveOccurred())
 					g.Expect(nbrs).To(HaveKey(local), "%s has no session with %s", r.Name, local)
@@ -103,8 +74,8 @@ func statusSpecs() {
 		Eventually(func(g Gomega) {
 			out, err := cl.Kubectl(ctx, "get", "bgppeers")
 			g.Expect(err).NotTo(HaveOccurred())
-			est := peerColumn(out, "ESTABLISHED")
-			for name := range labPeers {
+			est := lab.Column(out, "ESTABLISHED")
+			for name := range lab.SamplePeers {
 				g.Expect(est).To(HaveKeyWithValue(name, fmt.Sprintf("%d/%d", len(cl.Nodes), len(cl.Nodes))), "kubectl get bgppeers:\n%s", out)
 			}
 		}).Should(Succeed())
@@ -134,15 +105,15 @@ spec:
 				}
 				g.Expect(sessions).To(HaveKey("e2e-nowhere"), "%s: a session for the new peer", n.Name)
 				g.Expect(sessions["e2e-nowhere"].State).NotTo(Equal(v1alpha1.SessionEstablished))
-				g.Expect(st.Status.EstablishedSessions).To(BeEquivalentTo(len(labPeers)))
+				g.Expect(st.Status.EstablishedSessions).To(BeEquivalentTo(len(lab.SamplePeers)))
 				g.Expect(meta.IsStatusConditionFalse(st.Status.Conditions, "Ready")).To(BeTrue(),
 					"%s: Ready is False while a session is down: %+v", n.Name, st.Status.Conditions)
 			}
 			out, err := cl.Kubectl(ctx, "get", "bgppeers")
 			g.Expect(err).NotTo(HaveOccurred())
-			est := peerColumn(out, "ESTABLISHED")
+			est := lab.Column(out, "ESTABLISHED")
 			g.Expect(est).To(HaveKeyWithValue("e2e-nowhere", fmt.Sprintf("0/%d", len(cl.Nodes))), "kubectl get bgppeers:\n%s", out)
-			for name := range labPeers {
+			for name := range lab.SamplePeers {
 				g.Expect(est).To(HaveKeyWithValue(name, fmt.Sprintf("%d/%d", len(cl.Nodes), len(cl.Nodes))), "kubectl get bgppeers:\n%s", out)
 			}
 		}).Should(Succeed())
