@@ -154,6 +154,12 @@ func linkLocals() map[netip.Addr]string {
 // BGP path per node and a kernel route with one next hop per node.
 func expectRouted(addr netip.Addr, nodes ...string) {
 	GinkgoHelper()
+	expectRoutedWithin(2*time.Minute, addr, nodes...)
+}
+
+// expectRoutedWithin is expectRouted with its own timeout.
+func expectRoutedWithin(timeout time.Duration, addr netip.Addr, nodes ...string) {
+	GinkgoHelper()
 	want := append([]string{}, nodes...)
 	slices.Sort(want)
 	for _, r := range cl.Lab.Routers() {
@@ -162,7 +168,7 @@ func expectRouted(addr netip.Addr, nodes ...string) {
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(v.BGP).To(Equal(want), "%s: BGP paths of %s: %+v", r.Name, addr, v.Paths)
 			g.Expect(v.Kernel).To(Equal(want), "%s: kernel next hops of %s", r.Name, addr)
-		}).Should(Succeed())
+		}, timeout).Should(Succeed())
 	}
 }
 

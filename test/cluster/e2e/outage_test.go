@@ -154,8 +154,15 @@ spec:
 		newAddrs, err := cl.ServiceAddresses(ctx, helloNS, "after-outage", 2, 6*time.Minute)
 		Expect(err).NotTo(HaveOccurred())
 		addressed := time.Since(up)
+		// Slow, not lost: in one CI run one node had still not announced
+		// the new Service 2.5 min after the API returned (the two others
+		// had). Our reading, not confirmed: the speakers reach the API
+		// through the kubernetes Service, so two client-go reflector
+		// back-offs (up to about a minute each, with jitter) add up:
+		// kube-proxy's, until it sees the API server's endpoint again, then
+		// the speaker's own. The time is printed below.
 		for _, a := range newAddrs {
-			expectRouted(a, allNodes()...)
+			expectRoutedWithin(5*time.Minute, a, allNodes()...)
 		}
 		routed := time.Since(up)
 		Expect(cl.WaitProxied(ctx, helloNS, "after-outage", time.Minute)).To(Succeed())
