@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bgplb/bgplb/test/envtest/framework"
@@ -199,17 +201,9 @@ func (c *Cluster) ServiceAddresses(ctx context.Context, ns, name string, want in
 	return addrs, err
 }
 
-// NodeOf names the node owning address a on a router LAN ("" if none).
-func (c *Cluster) NodeOf(a netip.Addr) string {
-	for _, n := range c.Nodes {
-		for _, k := range n.Lab.Links {
-			if k.Addr4 == a || k.Addr6 == a {
-				return n.Name
-			}
-		}
-	}
-	return ""
-}
+// NodeOf names the node owning address a on a router LAN ("" if none),
+// link-local IPv6 next hops included.
+func (c *Cluster) NodeOf(a netip.Addr) string { return c.Lab.NodeOf(a) }
 
 // WaitRoutes waits until every router has a kernel route to addr with one
 // next hop per node, and returns the next hops per router.
@@ -232,15 +226,24 @@ func (c *Cluster) WaitRoutes(ctx context.Context, addr netip.Addr, timeout time.
 	return out, err
 }
 
+// serviceAndSlices reads Service ns/name and its EndpointSlices.
+func (c *Cluster) serviceAndSlices(ctx context.Context, ns, name string) (*corev1.Service, *discoveryv1.EndpointSliceList, error) {
+	svc, err := c.Clientset.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	eps, err := c.Clientset.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name})
+	if err != nil {
+		return nil, nil, err
+	}
+	return svc, eps, nil
+}
+
 // WaitEndpoints waits until Service ns/name's EndpointSlices list want
 // ready endpoints in every family the Service has.
 func (c *Cluster) WaitEndpoints(ctx context.Context, ns, name string, want int, timeout time.Duration) error {
 	return waitUntil(ctx, timeout, func() error {
-		svc, err := c.Clientset.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		eps, err := c.Clientset.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + name})
+		svc, eps, err := c.serviceAndSlices(ctx, ns, name)
 		if err != nil {
 			return err
 		}
@@ -269,11 +272,7 @@ func (c *Cluster) WaitEndpoints(ctx context.Context, ns, name string, want int, 
 // a node without the rules answers with ICMP unreachable.
 func (c *Cluster) WaitProxied(ctx context.Context, ns, name string, timeout time.Duration) error {
 	return waitUntil(ctx, timeout, func() error {
-		svc, err := c.Clientset.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		eps, err := c.Clientset.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + name})
+		svc, eps, err := c.serviceAndSlices(ctx, ns, name)
 		if err != nil {
 			return err
 		}

@@ -44,6 +44,7 @@ type Lab struct {
 	servers  []*HTTPServer
 	downOnce sync.Once
 	downErr  error
+	hops     hopNames
 }
 
 // New validates opts and computes the topology; nothing is created until Up.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,7 +104,6 @@ type Cluster struct {
 	mu         sync.Mutex
 	controller *lab.Proc
 	speakers   map[string]*lab.Proc
-	lladdrs    map[netip.Addr]string
 	left       []string // what Stop found still there (see Leftovers)
 	stopOnce   sync.Once
 	stopErr    error

@@ -3,7 +3,6 @@ package labcluster
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -313,57 +311,9 @@ func (c *Cluster) NextHops(router string, addr netip.Addr, nodes ...string) []ne
 	return out
 }
 
-// NodeOf returns the node owning a next hop on a router LAN ("" if none).
-// IPv6 kernel routes may point at a node's link-local address.
-func (c *Cluster) NodeOf(hop netip.Addr) string {
-	for _, n := range c.Lab.Nodes() {
-		for _, k := range n.Links {
-			if k.Addr4 == hop || k.Addr6 == hop {
-				return n.Name
-			}
-		}
-	}
-	if hop.Is6() && hop.IsLinkLocalUnicast() {
-		return c.linkLocals()[hop.WithZone("")]
-	}
-	return ""
-}
-
-// linkLocals maps the nodes' link-local addresses to node names (read once:
-// they derive from the veths' MACs, which stay put for the lab's life).
-func (c *Cluster) linkLocals() map[netip.Addr]string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.lladdrs != nil {
-		return c.lladdrs
-	}
-	m := map[netip.Addr]string{}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, n := range c.Lab.Nodes() {
-		out, err := n.Exec(ctx, "ip", "-j", "-6", "addr", "show", "scope", "link")
-		if err != nil {
-			return m // not cached: try again next time
-		}
-		var links []struct {
-			AddrInfo []struct {
-				Local string `json:"local"`
-			} `json:"addr_info"`
-		}
-		if err := json.Unmarshal([]byte(out), &links); err != nil {
-			return m
-		}
-		for _, l := range links {
-			for _, a := range l.AddrInfo {
-				if ip, err := netip.ParseAddr(a.Local); err == nil {
-					m[ip] = n.Name
-				}
-			}
-		}
-	}
-	c.lladdrs = m
-	return m
-}
+// NodeOf returns the node owning a next hop on a router LAN ("" if none),
+// link-local IPv6 next hops included.
+func (c *Cluster) NodeOf(hop netip.Addr) string { return c.Lab.NodeOf(hop) }
 
 // NodesOf maps next hops to sorted node names.
 func (c *Cluster) NodesOf(hops []netip.Addr) []string {

@@ -100,54 +100,13 @@ func viewOf(r *lab.Router, addr netip.Addr) (routeView, error) {
 	return v, nil
 }
 
-// nodeOfHop names the node a next hop belongs to: a node address on a
-// router LAN, or (IPv6) one of the node's link-local addresses.
+// nodeOfHop names the node a next hop belongs to (a node address on a
+// router LAN or, IPv6, a node's link-local address), else the hop itself.
 func nodeOfHop(h netip.Addr) string {
 	if n := cl.NodeOf(h); n != "" {
 		return n
 	}
-	if h.Is6() && h.IsLinkLocalUnicast() {
-		if n, ok := linkLocals()[h.WithZone("")]; ok {
-			return n
-		}
-	}
 	return h.String()
-}
-
-var (
-	llMu    sync.Mutex
-	lladdrs map[netip.Addr]string
-)
-
-// linkLocals maps every node namespace's IPv6 link-local addresses to the
-// node (the veths to the routers keep theirs for the cluster's life).
-func linkLocals() map[netip.Addr]string {
-	llMu.Lock()
-	defer llMu.Unlock()
-	if lladdrs != nil {
-		return lladdrs
-	}
-	m := map[netip.Addr]string{}
-	for _, n := range cl.Nodes {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		out, err := n.Lab.Exec(ctx, "ip", "-6", "-o", "addr", "show", "scope", "link")
-		cancel()
-		if err != nil {
-			return m
-		}
-		for _, l := range strings.Split(out, "\n") {
-			f := strings.Fields(l)
-			for i := 0; i+1 < len(f); i++ {
-				if f[i] == "inet6" {
-					if p, err := netip.ParsePrefix(f[i+1]); err == nil {
-						m[p.Addr()] = n.Name
-					}
-				}
-			}
-		}
-	}
-	lladdrs = m
-	return m
 }
 
 // expectRouted waits until both routers hold addr from exactly nodes: one
