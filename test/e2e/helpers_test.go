@@ -72,33 +72,9 @@ func serve(addr netip.Addr, on ...string) {
 	DeferCleanup(closeAll)
 }
 
-// routerView is what one router holds for a host route: the nodes its BGP
-// paths point to and the nodes its kernel route's next hops belong to.
-type routerView struct {
-	BGP    []string
-	Kernel []string
-	Paths  []labcluster.Path
-}
-
-func viewOf(r *lab.Router, addr netip.Addr) (routerView, error) {
-	p := labcluster.HostPrefix(addr)
-	paths, err := labcluster.Paths(r, p)
-	if err != nil {
-		return routerView{}, err
-	}
-	hops, err := r.KernelRoutes(p)
-	if err != nil {
-		return routerView{}, err
-	}
-	v := routerView{Paths: paths, Kernel: cluster.NodesOf(hops), BGP: []string{}}
-	if v.Kernel == nil {
-		v.Kernel = []string{}
-	}
-	for _, path := range paths {
-		v.BGP = append(v.BGP, cluster.NodeOf(path.NextHop))
-	}
-	slices.Sort(v.BGP)
-	return v, nil
+// viewOf is what router r holds for addr, next hops named by node.
+func viewOf(r *lab.Router, addr netip.Addr) (labcluster.RouteView, error) {
+	return labcluster.ViewOf(r, addr, cluster.NodeOf)
 }
 
 func sorted(ss ...string) []string {

@@ -15,6 +15,24 @@ type hopNames struct {
 	linkLocals map[netip.Addr]string
 }
 
+// NextHop is the address router uses to reach node for a route of addr's
+// family: the node's address on that router's LAN, which is the local
+// address of its BGP session (invalid if there is no such node or link).
+func (l *Lab) NextHop(node, router string, addr netip.Addr) netip.Addr {
+	n := l.Node(node)
+	if n == nil {
+		return netip.Addr{}
+	}
+	k, ok := n.Link(router)
+	if !ok {
+		return netip.Addr{}
+	}
+	if addr.Is6() {
+		return k.Addr6
+	}
+	return k.Addr4
+}
+
 // NodeOf returns the node owning a next hop on a router LAN ("" if none).
 // IPv6 kernel routes may point at a node's link-local address.
 func (l *Lab) NodeOf(hop netip.Addr) string {

@@ -279,3 +279,35 @@ func CountKernelRoutes(r *lab.Router, pool netip.Prefix) (int, error) {
 	}
 	return len(routes), nil
 }
+
+// RouteView is what one router holds for a host route: the nodes its BGP
+// paths come from and the nodes its kernel route's next hops belong to,
+// both sorted (never nil), and the paths themselves.
+type RouteView struct {
+	BGP, Kernel []string
+	Paths       []Path
+}
+
+// ViewOf reads router r's BGP paths and kernel route for addr, naming each
+// next hop with nodeOf.
+func ViewOf(r *lab.Router, addr netip.Addr, nodeOf func(netip.Addr) string) (RouteView, error) {
+	p := HostPrefix(addr)
+	paths, err := Paths(r, p)
+	if err != nil {
+		return RouteView{}, err
+	}
+	hops, err := r.KernelRoutes(p)
+	if err != nil {
+		return RouteView{}, err
+	}
+	v := RouteView{Paths: paths, BGP: []string{}, Kernel: []string{}}
+	for _, path := range paths {
+		v.BGP = append(v.BGP, nodeOf(path.NextHop))
+	}
+	for _, h := range hops {
+		v.Kernel = append(v.Kernel, nodeOf(h))
+	}
+	slices.Sort(v.BGP)
+	slices.Sort(v.Kernel)
+	return v, nil
+}

@@ -287,18 +287,7 @@ func (c *Cluster) NodeNames() []string {
 // family: the node's address on that router's LAN, which is the local
 // address of its BGP session.
 func (c *Cluster) NextHop(node, router string, addr netip.Addr) netip.Addr {
-	n := c.Lab.Node(node)
-	if n == nil {
-		return netip.Addr{}
-	}
-	k, ok := n.Link(router)
-	if !ok {
-		return netip.Addr{}
-	}
-	if addr.Is6() {
-		return k.Addr6
-	}
-	return k.Addr4
+	return c.Lab.NextHop(node, router, addr)
 }
 
 // NextHops returns NextHop for each node, sorted.

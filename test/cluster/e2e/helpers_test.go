@@ -59,45 +59,13 @@ func allNodes() []string {
 // nextHop is node's address on router's LAN in addr's family: the next hop
 // of the routes it announces to that router.
 func nextHop(node, router string, addr netip.Addr) netip.Addr {
-	for _, n := range cl.Nodes {
-		if k, ok := n.Lab.Link(router); ok && n.Name == node {
-			if addr.Is6() {
-				return k.Addr6
-			}
-			return k.Addr4
-		}
-	}
-	return netip.Addr{}
+	return cl.Lab.NextHop(node, router, addr)
 }
 
-// routeView is what one router holds for an address: the nodes its BGP
-// paths come from and the nodes its kernel route's next hops belong to
-// (both sorted; IPv6 kernel next hops may be link-local addresses).
-type routeView struct {
-	BGP, Kernel []string
-	Paths       []labcluster.Path
-}
-
-func viewOf(r *lab.Router, addr netip.Addr) (routeView, error) {
-	p := labcluster.HostPrefix(addr)
-	paths, err := labcluster.Paths(r, p)
-	if err != nil {
-		return routeView{}, err
-	}
-	hops, err := r.KernelRoutes(p)
-	if err != nil {
-		return routeView{}, err
-	}
-	v := routeView{Paths: paths, BGP: []string{}, Kernel: []string{}}
-	for _, path := range paths {
-		v.BGP = append(v.BGP, nodeOfHop(path.NextHop))
-	}
-	for _, h := range hops {
-		v.Kernel = append(v.Kernel, nodeOfHop(h))
-	}
-	slices.Sort(v.BGP)
-	slices.Sort(v.Kernel)
-	return v, nil
+// viewOf is what router r holds for addr, next hops named by node
+// (nodeOfHop).
+func viewOf(r *lab.Router, addr netip.Addr) (labcluster.RouteView, error) {
+	return labcluster.ViewOf(r, addr, nodeOfHop)
 }
 
 // nodeOfHop names the node a next hop belongs to (a node address on a
