@@ -58,7 +58,7 @@ func runController(args []string) error {
 		return err
 	}
 	log.Info("starting", "version", versionString(), "defaultClass", *defaultClass, "leaderElect", *leaderElect)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := common.startManager(mgr); err != nil {
 		return fmt.Errorf("running manager: %w", err)
 	}
 	return nil

@@ -3,20 +3,24 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/http"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsfilters "sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/controllers/restmapper"
 )
 
 // commonFlags are the conventional kubebuilder flags every subcommand has.
@@ -82,8 +86,18 @@ func (c *commonFlags) managerOptions() ctrl.Options {
 	if c.metricsSecure {
 		metrics.FilterProvider = metricsfilters.WithAuthenticationAndAuthorization
 	}
+	scheme := newScheme()
 	return ctrl.Options{
-		Scheme:                  newScheme(),
+		Scheme: scheme,
+		// Kinds bgplb reads are mapped without discovery, so the manager
+		// can be built while the API server is down (restmapper.New).
+		MapperProvider: func(c *rest.Config, hc *http.Client) (meta.RESTMapper, error) {
+			dynamic, err := apiutil.NewDynamicRESTMapper(c, hc)
+			if err != nil {
+				return nil, fmt.Errorf("creating the discovery REST mapper: %w", err)
+			}
+			return restmapper.New(scheme, dynamic), nil
+		},
 		Metrics:                 metrics,
 		HealthProbeBindAddress:  c.probeAddr,
 		PprofBindAddress:        c.pprofAddr,
@@ -106,4 +120,27 @@ func newScheme() *runtime.Scheme {
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(v1alpha1.AddToScheme(s))
 	return s
+}
+
+// startManager runs mgr until a signal stops it. controller-runtime
+// v0.25.2's manager never returns, spinning a core, when it is stopped
+// while a cache still waits for its first sync, as it does while the API
+// server is unreachable (kubernetes-sigs/controller-runtime#3440). It gets
+// the graceful shutdown timeout plus a little; then the process exits
+// anyway, instead of burning CPU until the kubelet's SIGKILL.
+func (c *commonFlags) startManager(mgr ctrl.Manager) error {
+	ctx := ctrl.SetupSignalHandler()
+	errc := make(chan error, 1)
+	go func() { errc <- mgr.Start(ctx) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(c.gracefulTimeout + 5*time.Second):
+		return fmt.Errorf("the manager did not stop within %s of the signal (caches that never synced?); exiting anyway", c.gracefulTimeout+5*time.Second)
+	}
 }

@@ -48,7 +48,7 @@ func runSpeaker(args []string) error {
 		return err
 	}
 	log.Info("starting", "version", versionString(), "defaultClass", *defaultClass)
-	err = mgr.Start(ctrl.SetupSignalHandler())
+	err = common.startManager(mgr)
 	if stop != nil {
 		stop()
 	}
