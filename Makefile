@@ -14,7 +14,7 @@ GINKGO_FLAGS ?= -ginkgo.v=false
 # shows how long every phase took.
 PHASE = @echo "== $$(date -u +%FT%TZ) make $@"
 
-.PHONY: all build lint test test-unit test-envtest test-lab test-e2e verify-generated manifests generate fmt vet \
+.PHONY: all build lint test test-unit test-unit-envtest test-envtest test-lab test-e2e verify-generated manifests generate fmt vet \
 	envtest-assets lab-deps image demo bench-ipam bench-speaker bench-speaker-change bench-announce clean help
 
 all: build
@@ -55,7 +55,16 @@ envtest-assets: ## Build (once) and print the envtest binaries' directory.
 lab-deps: ## Install what the lab needs (FRR, iproute2, ping) when root; say what to run otherwise.
 	@hack/lab-deps.sh
 
-test: verify-generated vet lint test-unit test-envtest test-lab test-cluster ## Unit, lint, envtest, netns-lab and real-node cluster suites (LAB=skip skips the last two by hand).
+test: verify-generated vet test-unit-envtest test-lab test-cluster ## Unit, lint, envtest, netns-lab and real-node cluster suites (LAB=skip skips the last two by hand).
+
+# lint and the unit tests run beside the envtest suites, which mostly wait
+# on their API servers; each line says which side printed it. The lab and
+# cluster suites run alone afterwards: their BFD timers want a quiet machine.
+test-unit-envtest: ## lint + test-unit, and test-envtest beside them.
+	@( $(MAKE) --no-print-directory lint test-unit 2>&1 | sed -u 's/^/[unit] /' ) & unit=$$!; \
+	( $(MAKE) --no-print-directory test-envtest 2>&1 | sed -u 's/^/[envtest] /' ) & envtest=$$!; \
+	wait $$unit; u=$$?; wait $$envtest; e=$$?; \
+	if [[ $$u != 0 || $$e != 0 ]]; then echo "test-unit-envtest: lint+unit exit $$u, envtest exit $$e"; exit 1; fi
 
 # golangci-lint lives in its own module (hack/tools/go.mod) so its ~350
 # modules stay out of bgplb's dependency graph; `go tool` caches the built
