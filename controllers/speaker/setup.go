@@ -80,10 +80,15 @@ func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
 		// Only this node's status: other nodes' writes are none of its
 		// business and would fan out to every speaker.
 		&v1alpha1.BGPNodeStatus{}: {Field: fields.OneTermEqualSelector("metadata.name", opts.NodeName)},
-		// Every Service and EndpointSlice of the cluster is cached: keep
-		// only what Compute reads, so memory follows their number, not
-		// their size.
-		&corev1.Service{}:            {Transform: trimService},
+		// Every LoadBalancer Service and every EndpointSlice of the
+		// cluster is cached: keep only what Compute reads, so memory
+		// follows their number, not their size. The field selector keeps
+		// the cluster's other Services out (a Service that stops being a
+		// LoadBalancer is seen deleted).
+		&corev1.Service{}: {
+			Field:     fields.OneTermEqualSelector("spec.type", string(corev1.ServiceTypeLoadBalancer)),
+			Transform: trimService,
+		},
 		&discoveryv1.EndpointSlice{}: {Transform: trimEndpointSlice(opts.NodeName)},
 	})
 	if err != nil {

@@ -53,6 +53,13 @@ var _ = Describe("Announcing Service addresses", func() {
 		Expect(k8s.Update(ctx, web)).To(Succeed())
 		Eventually(prefixes(rtrA)).ShouldNot(ContainElement("192.0.2.10/32"))
 		Expect(prefixes(rtrA)()).To(ContainElements("192.0.2.11/32", "192.0.2.12/32"))
+
+		By("announcing it again when it becomes a LoadBalancer again (the speaker caches only LoadBalancer Services)")
+		Expect(k8s.Get(ctx, keyOf(web), web)).To(Succeed())
+		web.Spec.Type = corev1.ServiceTypeLoadBalancer
+		web.Spec.AllocateLoadBalancerNodePorts = ptrTo(false)
+		Expect(k8s.Update(ctx, web)).To(Succeed())
+		Eventually(prefixes(rtrA)).Should(ContainElement("192.0.2.10/32"))
 	})
 
 	It("never announces an address from a Service's status alone (docs/architecture.md#announce-only-allocated)", func() {
