@@ -84,7 +84,7 @@ func unknown(t *testing.T, qs []Query) []string {
 				if ok, err := registered(base); err != nil {
 					t.Fatal(err)
 				} else if ok {
-					if ty, known := types[base]; known && ty != dto.MetricType_HISTOGRAM && !(ty == dto.MetricType_SUMMARY && suffix != "_bucket") {
+					if ty, known := types[base]; known && !hasSeries(ty, suffix) {
 						out = append(out, fmt.Sprintf("%s: %s is a %s, it has no %s series", q.Where, base, ty, suffix))
 					}
 					continue
@@ -94,6 +94,18 @@ func unknown(t *testing.T, qs []Query) []string {
 		}
 	}
 	return out
+}
+
+// hasSeries says whether a metric of that type has series with that suffix.
+func hasSeries(ty dto.MetricType, suffix string) bool {
+	switch ty {
+	case dto.MetricType_HISTOGRAM:
+		return true
+	case dto.MetricType_SUMMARY:
+		return suffix != "_bucket"
+	default:
+		return false
+	}
 }
 
 func splitSuffix(name string) (base, suffix string) {
