@@ -103,7 +103,11 @@ var _ = Describe("The Helm chart (charts/bgplb)", Ordered, func() {
 			// The monitors need the Prometheus Operator's CRDs, which this
 			// API server does not have; the dashboard goes where a namespace exists.
 			"--set", "metrics.serviceMonitor.enabled=false", "--set", "metrics.podMonitor.enabled=false",
-			"--set", "grafanaDashboard.namespace=bgplb-system")
+			"--set", "grafanaDashboard.namespace=bgplb-system",
+			// The metrics Services may also be owned by the kustomize spec's
+			// field manager (specs run in random order): a second port entry
+			// under the same name would be invalid. hack/helm checks the ports.
+			"--set", "metrics.controllerPort=8443", "--set", "metrics.speakerPort=7472")
 		kinds := applyAll(objs, owner)
 		Expect(kinds).NotTo(HaveKey("Namespace"))
 		Expect(kinds).To(HaveKeyWithValue("ConfigMap", 1))
@@ -123,7 +127,7 @@ var _ = Describe("The Helm chart (charts/bgplb)", Ordered, func() {
 		ps := ds.Spec.Template.Spec
 		Expect(ps.NodeSelector).To(Equal(map[string]string{"bgplb.io/speaker": "true"}))
 		Expect(ps.Tolerations).To(HaveLen(1))
-		Expect(ps.Containers[0].Args).To(ContainElements("--default-class=false", "--metrics-bind-address=:9472", "--drain-time=60s"))
+		Expect(ps.Containers[0].Args).To(ContainElements("--default-class=false", "--zap-encoder=console", "--drain-time=60s"))
 		Expect(ps.Containers[0].Resources.Limits.Memory().String()).To(Equal("256Mi"))
 
 		cm := &unstructured.Unstructured{}
