@@ -29,6 +29,7 @@ manifests: ## Regenerate CRDs and RBAC from the markers in api/ and controllers/
 	$(GO) tool controller-gen crd paths=./api/... output:crd:dir=config/crd/bases
 	$(GO) tool controller-gen rbac:roleName=bgplb-controller paths=./controllers/ipam/... paths=./controllers/peerstatus/... output:rbac:dir=config/rbac/controller
 	$(GO) tool controller-gen rbac:roleName=bgplb-speaker paths=./controllers/speaker/... output:rbac:dir=config/rbac/speaker
+	@$(MAKE) --no-print-directory chart-sync
 
 generate: ## Regenerate deepcopy code.
 	$(GO) tool controller-gen object paths=./api/...
@@ -40,7 +41,7 @@ vet: ## go vet every package.
 	$(GO) vet ./...
 
 verify-generated: ## Fail if generated files (CRDs, RBAC, deepcopy) are stale.
-	@files="config/crd/bases config/rbac/controller/role.yaml config/rbac/speaker/role.yaml api/v1alpha1/zz_generated.deepcopy.go"; \
+	@files="config/crd/bases config/rbac/controller/role.yaml config/rbac/speaker/role.yaml api/v1alpha1/zz_generated.deepcopy.go $(CHART)/crds $(CHART)/files/rbac"; \
 	before=$$(find $$files -type f 2>/dev/null | sort | xargs cat 2>/dev/null | sha256sum); \
 	$(MAKE) --no-print-directory manifests generate >/dev/null; \
 	after=$$(find $$files -type f 2>/dev/null | sort | xargs cat 2>/dev/null | sha256sum); \
@@ -75,6 +76,26 @@ lint: ## golangci-lint with .golangci.yml, then the project's own checks (hack/l
 	$(PHASE)
 	$(GOLANGCI_LINT) run ./...
 	$(GO) test -count=1 ./hack/lint/
+	@$(MAKE) --no-print-directory lint-chart
+
+# The Helm chart (charts/bgplb). Helm v4 is a tool of its own module
+# (hack/helm/go.mod), like golangci-lint; see docs/helm.md for why v4.
+CHART = charts/bgplb
+HELM = $(GO) tool -modfile=hack/helm/go.mod helm
+
+.PHONY: lint-chart chart-sync
+lint-chart: ## helm lint + render of charts/bgplb (defaults and every option), and its tests: same objects as config/default.
+	$(PHASE)
+	$(HELM) lint --strict $(CHART) --namespace bgplb-system
+	$(HELM) lint --strict $(CHART) --namespace bgplb-system -f hack/helm/testdata/all-options.yaml
+	$(HELM) template bgplb $(CHART) --namespace bgplb-system --include-crds >/dev/null
+	cd hack/helm && GOWORK=off $(GO) test -count=1 ./...
+
+chart-sync: ## Copy the generated CRDs and RBAC roles into charts/bgplb (make manifests runs it; verify-generated checks it).
+	rm -f $(CHART)/crds/*.yaml
+	cp config/crd/bases/*.yaml $(CHART)/crds/
+	cp config/rbac/controller/role.yaml $(CHART)/files/rbac/controller-role.yaml
+	cp config/rbac/speaker/role.yaml $(CHART)/files/rbac/speaker-role.yaml
 
 test-unit: ## Unit tests, fuzz seeds and component tests (no root needed).
 	$(PHASE)

@@ -16,6 +16,10 @@ var (
 		Name: "bgplb_speaker_announced_prefixes",
 		Help: "Prefixes announced to the peer on the Established session.",
 	}, []string{"peer"})
+	bfdUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "bgplb_speaker_bfd_up",
+		Help: "1 when the BFD session with the peer is Up, 0 otherwise; no series for a peer without BFD.",
+	}, []string{"peer"})
 	applies = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bgplb_speaker_apply_total",
 		Help: "Calls applying BGP state (the whole state, or a run's changed paths), by result (success, error).",
@@ -44,5 +48,5 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(sessionUp, announcedPrefixes, applies, pathsAdded, pathsChanged, pathsRemoved, nodeRecomputes, reconcileDuration)
+	metrics.Registry.MustRegister(sessionUp, announcedPrefixes, bfdUp, applies, pathsAdded, pathsChanged, pathsRemoved, nodeRecomputes, reconcileDuration)
 }

@@ -158,6 +158,7 @@ func (w *nodeStatusWriter) observe(view nodeView, observed []bgp.PeerStatus) {
 		}
 		sessionUp.WithLabelValues(o.Name).Set(up)
 		announcedPrefixes.WithLabelValues(o.Name).Set(float64(o.PrefixesSent))
+		setBFDMetric(o)
 
 		prev, known := w.states[o.Name]
 		if !known || prev == o.State || w.recorder == nil {
@@ -180,9 +181,23 @@ func (w *nodeStatusWriter) observe(view nodeView, observed []bgp.PeerStatus) {
 		if !seen[name] {
 			sessionUp.DeleteLabelValues(name)
 			announcedPrefixes.DeleteLabelValues(name)
+			bfdUp.DeleteLabelValues(name)
 		}
 	}
 	w.metered, w.states = seen, states
+}
+
+// setBFDMetric sets a peer's BFD gauge, or drops its series when the peer
+// has no BFD (BFDState empty), so "0" always means a BFD session not Up.
+func setBFDMetric(o bgp.PeerStatus) {
+	switch o.BFDState {
+	case "":
+		bfdUp.DeleteLabelValues(o.Name)
+	case bgp.BFDUp:
+		bfdUp.WithLabelValues(o.Name).Set(1)
+	default:
+		bfdUp.WithLabelValues(o.Name).Set(0)
+	}
 }
 
 // markStopped records, best effort, that the speaker stopped: its sessions
