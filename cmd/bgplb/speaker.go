@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -21,11 +22,16 @@ func runSpeaker(args []string) error {
 	listenPort := fs.Int("bgp-listen-port", 0, "TCP port to accept BGP connections on; 0 (the default) does not listen, the speaker only connects out.")
 	drain := fs.Duration("drain-time", 30*time.Second, "How long a node excluded from load balancers announces its routes with GRACEFUL_SHUTDOWN before withdrawing them.")
 	defaultClass := bindDefaultClass(fs)
+	gcPercent := fs.Int("gc-percent", speakerGCPercent,
+		"Go garbage collector target (as GOGC): heap growth allowed between collections, in percent of the live heap. Ignored when $GOGC is set.")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *nodeName == "" {
 		return errors.New("--node-name (or $NODE_NAME) is required")
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(*gcPercent)
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&common.zap)))
 	log := ctrl.Log.WithName("speaker").WithValues("node", *nodeName)
@@ -57,6 +63,13 @@ func runSpeaker(args []string) error {
 	}
 	return nil
 }
+
+// speakerGCPercent is the speaker's default GC target. A speaker runs on
+// every node, so its memory counts once per node, while its CPU per change
+// is a fraction of a millisecond: collecting at 25% heap growth instead of
+// Go's 100% keeps its resident memory near 100 MiB at 10,000 Services for
+// a few tenths of a millisecond more per change (make bench-speaker).
+const speakerGCPercent = 25
 
 // speakerOptions are the settings of the speaker's reconciler.
 type speakerOptions struct {
