@@ -28,7 +28,7 @@ build: ## Build bin/bgplb (static).
 manifests: ## Regenerate CRDs and RBAC from the markers in api/ and controllers/.
 	$(GO) tool controller-gen crd paths=./api/... output:crd:dir=config/crd/bases
 	$(GO) tool controller-gen rbac:roleName=bgplb-controller paths=./controllers/ipam/... paths=./controllers/peerstatus/... output:rbac:dir=config/rbac/controller
-	$(GO) tool controller-gen rbac:roleName=bgplb-speaker paths=./controllers/speaker/... output:rbac:dir=config/rbac/speaker
+	$(GO) tool controller-gen rbac:roleName=bgplb-speaker paths=./controllers/speaker/... paths=./controllers/l2/... output:rbac:dir=config/rbac/speaker
 
 generate: ## Regenerate deepcopy code.
 	$(GO) tool controller-gen object paths=./api/...
