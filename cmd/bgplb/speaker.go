@@ -21,6 +21,7 @@ func runSpeaker(args []string) error {
 	listenPort := fs.Int("bgp-listen-port", 0, "TCP port to accept BGP connections on; 0 (the default) does not listen, the speaker only connects out.")
 	drain := fs.Duration("drain-time", 30*time.Second, "How long a node excluded from load balancers announces its routes with GRACEFUL_SHUTDOWN before withdrawing them.")
 	defaultClass := bindDefaultClass(fs)
+	l2Port := fs.Int("l2-heartbeat-port", 0, "UDP port the speakers exchange L2-mode heartbeats on, node to node (the manifests set 7947); 0 turns L2 mode (L2Advertisement) off.")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,6 +41,7 @@ func runSpeaker(args []string) error {
 	}
 	stop, err := setupSpeaker(mgr, speakerOptions{
 		NodeName: *nodeName, ListenPort: *listenPort, DrainTime: *drain, DefaultClass: *defaultClass,
+		L2HeartbeatPort: *l2Port,
 	})
 	if err != nil {
 		return err
@@ -64,4 +66,6 @@ type speakerOptions struct {
 	ListenPort   int
 	DrainTime    time.Duration
 	DefaultClass bool
+	// L2HeartbeatPort is --l2-heartbeat-port (0: L2 mode off).
+	L2HeartbeatPort int
 }
