@@ -118,6 +118,27 @@ func (r *Responder) Set(want map[netip.Addr][]string) error {
 	return errors.Join(errs...)
 }
 
+// Announce sends the takeover burst again for the owned addresses among
+// addrs: after an event that may have let another node take them over
+// meanwhile (this process was frozen; a peer came back), so that the
+// segment points at this node again.
+func (r *Responder) Announce(addrs []netip.Addr) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ifc := range r.ifaces {
+		owned := *ifc.owned.Load()
+		var mine []netip.Addr
+		for _, ip := range addrs {
+			if owned[ip.Unmap()] {
+				mine = append(mine, ip.Unmap())
+			}
+		}
+		if len(mine) > 0 {
+			r.announce(ifc, mine)
+		}
+	}
+}
+
 // Owned returns the addresses answered for on each interface, sorted.
 func (r *Responder) Owned() map[string][]netip.Addr {
 	r.mu.Lock()

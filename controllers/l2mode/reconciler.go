@@ -29,6 +29,7 @@ import (
 // Responder is what the reconciler needs of *l2.Responder.
 type Responder interface {
 	Set(map[netip.Addr][]string) error
+	Announce([]netip.Addr)
 	Stats() l2.Stats
 }
 
@@ -37,6 +38,7 @@ type Detector interface {
 	SetPeers(map[string][]netip.AddrPort)
 	SetPayload(json.RawMessage)
 	Peers() map[string]heartbeat.Peer
+	Generation() uint64
 }
 
 // Reconciler is the speaker's L2 reconciler. Every change (a watched
@@ -54,9 +56,10 @@ type Reconciler struct {
 	DefaultClass  bool
 	Recorder      events.EventRecorder
 
-	mu        sync.Mutex
-	mine      map[netip.Addr]l2election.Owner
-	lastLinks string
+	mu         sync.Mutex
+	mine       map[netip.Addr]l2election.Owner
+	lastLinks  string
+	generation uint64
 }
 
 // Reconcile implements reconcile.Reconciler.
@@ -98,6 +101,20 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result
 		}
 	}
 	setErr := r.Responder.Set(want)
+	// A peer died or came back, or this process was frozen: another node
+	// may have answered for addresses this node kept (it took over while
+	// this one was silent, and the segment followed its gratuitous ARP).
+	// Re-announce the ones kept; the gained ones were announced by Set.
+	if g := r.Detector.Generation(); g != r.generation {
+		r.generation = g
+		var kept []netip.Addr
+		for ip := range mine {
+			if _, had := r.mine[ip]; had {
+				kept = append(kept, ip)
+			}
+		}
+		r.Responder.Announce(kept)
+	}
 	for ip := range mine {
 		if _, had := r.mine[ip]; !had {
 			ownershipChanges.WithLabelValues("gained").Inc()

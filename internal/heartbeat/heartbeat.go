@@ -79,6 +79,18 @@ type Detector struct {
 	// this process was frozen (SIGSTOP, a stalled VM) and its view of the
 	// peers is stale.
 	lastTick time.Time
+	// generation counts membership events: a peer found alive or dead, a
+	// freeze of this process.
+	generation uint64
+}
+
+// Generation increases whenever a peer becomes alive or dead and when this
+// process wakes from a freeze: the moments at which another node may have
+// taken over an address this node owns, so the owner re-announces.
+func (d *Detector) Generation() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.generation
 }
 
 // New binds the UDP socket.
@@ -210,7 +222,10 @@ func (d *Detector) expire(now time.Time) bool {
 	defer d.mu.Unlock()
 	frozen := now.Sub(d.lastTick) > d.opts.Timeout/2
 	d.lastTick = now
-	changed := false
+	changed := frozen
+	if frozen {
+		d.generation++
+	}
 	for _, p := range d.peers {
 		if frozen {
 			p.lastSeen = now
@@ -218,6 +233,7 @@ func (d *Detector) expire(now time.Time) bool {
 		}
 		if p.alive && now.Sub(p.lastSeen) > d.opts.Timeout {
 			p.alive, changed = false, true
+			d.generation++
 		}
 	}
 	return changed
@@ -255,6 +271,9 @@ func (d *Detector) heard(m message, now time.Time) bool {
 	}
 	p.lastSeen = now
 	changed := !p.alive || string(p.payload) != string(m.Payload)
+	if !p.alive {
+		d.generation++
+	}
 	p.alive = true
 	p.payload = append(p.payload[:0:0], m.Payload...)
 	return changed
