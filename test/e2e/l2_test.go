@@ -47,10 +47,7 @@ var _ = Describe("L2 mode", Ordered, Label("l2"), func() {
 
 	BeforeAll(func() {
 		r1 = cluster.Lab.Router("r1")
-		for _, n := range nodes {
-			out, err := exec.Command("ip", "netns", "exec", cluster.Lab.Node(n).Netns, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1").CombinedOutput()
-			Expect(err).NotTo(HaveOccurred(), "%s", out)
-		}
+		l2Prepare()
 		create(&v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "l2"}, Spec: v1alpha1.IPPoolSpec{
 			Addresses: []v1alpha1.AddressRange{v1alpha1.AddressRange(l2Pool4), v1alpha1.AddressRange(l2Pool6)}, AutoAssign: ptrTo(false)}})
 		create(&v1alpha1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "l2"}, Spec: v1alpha1.L2AdvertisementSpec{IPPools: []string{"l2"}}})
@@ -142,6 +139,20 @@ var _ = Describe("L2 mode", Ordered, Label("l2"), func() {
 		expectSessionsUp()
 	})
 })
+
+// l2Prepare makes the nodes' kernels leave ARP for addresses on their
+// loopback to bgplb (arp_ignore=1, as kube-proxy's strictARP would), and
+// keep their IPv6 addresses on the segment while its link is down (the
+// link-down specs bring it back up and the BGP sessions must return).
+func l2Prepare() {
+	GinkgoHelper()
+	for _, n := range nodes {
+		for _, kv := range []string{"net.ipv4.conf.all.arp_ignore=1", "net.ipv6.conf." + l2Iface + ".keep_addr_on_down=1"} {
+			out, err := exec.Command("ip", "netns", "exec", cluster.Lab.Node(n).Netns, "sysctl", "-qw", kv).CombinedOutput()
+			Expect(err).NotTo(HaveOccurred(), "%s", out)
+		}
+	}
+}
 
 // failover breaks the owner of a with breakIt, measures the time until a
 // new connection from r1 is served by another node whose MAC r1's
