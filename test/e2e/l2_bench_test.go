@@ -39,8 +39,8 @@ var _ = Describe("L2 failover benchmark", Ordered, Label("bench-l2"), func() {
 		r1 := cluster.Lab.Router("r1")
 		owner := ownerOf(r1, a)
 		kinds := []struct {
-			name         string
-			break_, mend func()
+			name          string
+			breakIt, mend func()
 		}{
 			{"frozen speaker (SIGSTOP)", func() { Expect(cluster.Speaker(owner).Signal(syscall.SIGSTOP)).To(Succeed()) },
 				func() { Expect(cluster.Speaker(owner).Signal(syscall.SIGCONT)).To(Succeed()) }},
@@ -55,7 +55,7 @@ var _ = Describe("L2 failover benchmark", Ordered, Label("bench-l2"), func() {
 		for _, k := range kinds {
 			var times []time.Duration
 			for range 10 {
-				times = append(times, failover(r1, a, owner, k.break_, k.mend))
+				times = append(times, failover(r1, a, owner, k.breakIt, k.mend))
 				// Back to the first owner before the next trial.
 				Eventually(func() string { return ownerOf(r1, a) }).Should(Equal(owner))
 				time.Sleep(time.Second)

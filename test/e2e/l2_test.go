@@ -113,6 +113,23 @@ var _ = Describe("L2 mode", Ordered, Label("l2"), func() {
 		Expect(owners).To(HaveLen(3), "6 addresses over 3 nodes: %v", owners)
 	})
 
+	It("follows the endpoints of an externalTrafficPolicy: Local Service", func() {
+		l2Services++
+		svc, addrs := createService(labcluster.ServiceOptions{Name: fmt.Sprintf("l2-%d", l2Services), Local: true,
+			Backends: []string{nodes[0]}, Annotations: map[string]string{v1alpha1.AnnotationIPPool: "l2"}}, 1)
+		a := addrs[0]
+		serve(a, nodes...)
+		for _, n := range []string{nodes[0], nodes[2], nodes[1]} {
+			Expect(cluster.SetBackends(ctx, svc, n)).To(Succeed())
+			Eventually(func(g Gomega) {
+				body, err := getFrom(r1.Netns, a, time.Second)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(body).To(Equal(n), "the only node with an endpoint answers")
+				g.Expect(neighMAC(r1, a)).To(Equal(ifaceMAC(n)))
+			}).Should(Succeed())
+		}
+	})
+
 	It("moves the address within about a second when the owner's speaker freezes (SIGSTOP) and when its link goes down", func() {
 		_, addrs := l2Service(labcluster.IPv4, 1)
 		a := addrs[0]
