@@ -106,7 +106,7 @@ bench-announce: ## Lab benchmark: Service -> route latency, a burst of 1,000 (BG
 bench-l2: ## Lab benchmark: L2 failover (frozen speaker, link down -> first new TCP connection served by another node), median and max of 10 (root); prints figures.
 	@hack/lab-deps.sh --check
 	@$(MAKE) --no-print-directory build
-	$(ENVTEST_ASSETS) && BGPLB_BIN=$(CURDIR)/$(BIN)/bgplb BGPLB_BENCH_L2=1 $(GO) test -v -count=1 -timeout 30m ./test/e2e/ -ginkgo.label-filter=bench-l2 -ginkgo.v=false | grep -E "^bench-l2:|^(ok|FAIL|--- )|FAIL"
+	$(ENVTEST_ASSETS) && BGPLB_BIN=$(CURDIR)/$(BIN)/bgplb BGPLB_BENCH_L2=1 $(GO) test -v -count=1 -timeout 30m ./test/e2e/ -ginkgo.label-filter=bench-l2 -ginkgo.v=false | grep -E "bench-l2: |^(ok|FAIL|--- )|FAIL"
 
 # Services created by bench-ipam.
 N ?= 1000

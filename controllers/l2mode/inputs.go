@@ -50,15 +50,40 @@ type Desired struct {
 	Selected []string
 }
 
-// payload is what a speaker's heartbeats carry.
+// payload is what a speaker's heartbeats carry: its links that are up,
+// the addresses it answers for, and whether it has lost the API server.
 type payload struct {
-	Links []l2.Link `json:"links"`
+	Links    []l2.Link    `json:"links"`
+	Claims   []netip.Addr `json:"claims,omitempty"`
+	APIStale bool         `json:"apiStale,omitempty"`
 }
 
 // encodePayload is the heartbeat payload for the node's links.
 func encodePayload(links []l2.Link) json.RawMessage {
-	b, _ := json.Marshal(payload{Links: links}) // a struct of strings and prefixes always encodes
+	return payload{Links: links}.encode()
+}
+
+func (p payload) encode() json.RawMessage {
+	b, _ := json.Marshal(p) // strings, prefixes and addresses always encode
 	return b
+}
+
+// peerClaims are the addresses alive peers say they answer for.
+func peerClaims(peers map[string]heartbeat.Peer) map[netip.Addr][]l2election.Claim {
+	out := map[netip.Addr][]l2election.Claim{}
+	for name, p := range peers {
+		if !p.Alive {
+			continue
+		}
+		var pl payload
+		if json.Unmarshal(p.Payload, &pl) != nil {
+			continue
+		}
+		for _, ip := range pl.Claims {
+			out[ip] = append(out[ip], l2election.Claim{Node: name, APIStale: pl.APIStale})
+		}
+	}
+	return out
 }
 
 // Compute turns the cluster's objects and the detector's view into the

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -55,11 +56,17 @@ type Reconciler struct {
 	HeartbeatPort int
 	DefaultClass  bool
 	Recorder      events.EventRecorder
+	// APIStale reports whether this speaker has lost the API server (nil:
+	// never).
+	APIStale func() bool
 
-	mu         sync.Mutex
-	mine       map[netip.Addr]l2election.Owner
-	lastLinks  string
-	generation uint64
+	mu          sync.Mutex
+	mine        map[netip.Addr]l2election.Owner
+	contested   map[netip.Addr]bool
+	lastPayload string
+	generation  uint64
+	// active: some L2Advertisement exists (the API probe runs only then).
+	active atomic.Bool
 }
 
 // Reconcile implements reconcile.Reconciler.
@@ -72,14 +79,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("reading the node's links: %w", err)
 	}
-	if p := encodePayload(links); string(p) != r.lastLinks {
-		r.lastLinks = string(p)
-		r.Detector.SetPayload(p)
-	}
+	stale := r.APIStale != nil && r.APIStale()
 	in, nodes, err := r.gather(ctx)
 	if err != nil {
+		r.publish(payload{Links: links, APIStale: stale})
 		return ctrl.Result{}, err
 	}
+	r.active.Store(len(in.Advs) > 0)
 	in.SelfLinks = links
 	d := Compute(in)
 	owners := l2election.Elect(d.Nodes, d.Addresses)
@@ -93,26 +99,50 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result
 	}
 	peersAlive.Set(float64(alive))
 
+	// Views differ while they catch up or while a speaker has lost the
+	// API server: when a peer claims an address this node elected itself
+	// for, exactly one of the two yields (l2election.Yields).
+	keys := map[netip.Addr]string{}
+	for i := range d.Addresses {
+		keys[d.Addresses[i].IP] = d.Addresses[i].Key
+	}
+	claims := peerClaims(in.Peers)
 	want := map[netip.Addr][]string{}
 	mine := map[netip.Addr]l2election.Owner{}
+	contested := map[netip.Addr]bool{}
 	for ip, o := range owners {
-		if o.Node == r.NodeName {
+		if o.Node != r.NodeName {
+			continue
+		}
+		yield := false
+		for _, c := range claims[ip] {
+			contested[ip] = true
+			if l2election.Yields(keys[ip], r.NodeName, stale, c) {
+				yield = true
+				log.V(1).Info("another node answers for the address too: yielding", "address", ip, "node", c.Node, "itsViewStale", c.APIStale, "ourViewStale", stale)
+				break
+			}
+		}
+		if !yield {
 			want[ip], mine[ip] = o.Interfaces, o
 		}
 	}
 	setErr := r.Responder.Set(want)
+	r.publish(payload{Links: links, Claims: sortedAddrs(mine), APIStale: stale})
 	// A peer died or came back, or this process was frozen: another node
 	// may have answered for addresses this node kept (it took over while
 	// this one was silent, and the segment followed its gratuitous ARP).
 	// Re-announce the ones kept; the gained ones were announced by Set.
-	if g := r.Detector.Generation(); g != r.generation {
-		r.generation = g
-		var kept []netip.Addr
-		for ip := range mine {
-			if _, had := r.mine[ip]; had {
-				kept = append(kept, ip)
-			}
+	// Likewise when a conflict over an address began or ended.
+	g := r.Detector.Generation()
+	var kept []netip.Addr
+	for ip := range mine {
+		if _, had := r.mine[ip]; had && (g != r.generation || contested[ip] != r.contested[ip]) {
+			kept = append(kept, ip)
 		}
+	}
+	r.generation, r.contested = g, contested
+	if len(kept) > 0 {
 		r.Responder.Announce(kept)
 	}
 	for ip := range mine {
@@ -138,6 +168,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// publish sends the payload in the heartbeats when it changed.
+func (r *Reconciler) publish(p payload) {
+	if b := p.encode(); string(b) != r.lastPayload {
+		r.lastPayload = string(b)
+		r.Detector.SetPayload(b)
+	}
+}
+
+func sortedAddrs(m map[netip.Addr]l2election.Owner) []netip.Addr {
+	out := make([]netip.Addr, 0, len(m))
+	for ip := range m {
+		out = append(out, ip)
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
 }
 
 // gather reads the inputs from the cache.

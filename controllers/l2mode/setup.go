@@ -42,6 +42,9 @@ type Options struct {
 	HeartbeatInterval, HeartbeatTimeout time.Duration
 	// DefaultClass must match the controller's --default-class.
 	DefaultClass bool
+	// APIStaleAfter is how long without an answer from the API server
+	// makes this speaker's view stale (default 3s).
+	APIStaleAfter time.Duration
 }
 
 // Setup adds the L2 reconciler, its failure detector and its link watcher
@@ -89,6 +92,15 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		NodeName: opts.NodeName, Reader: c, Writer: mgr.GetClient(), Responder: resp, Detector: det,
 		Links: l2.Links, HeartbeatPort: opts.HeartbeatPort, DefaultClass: opts.DefaultClass,
 		Recorder: mgr.GetEventRecorder("bgplb-speaker"),
+	}
+	probe := &apiProbe{reader: mgr.GetAPIReader(), node: opts.NodeName, interval: time.Second,
+		staleAfter: opts.APIStaleAfter, active: r.active.Load, onChange: notify}
+	if probe.staleAfter <= 0 {
+		probe.staleAfter = 3 * time.Second
+	}
+	r.APIStale = probe.Stale
+	if err := mgr.Add(probe); err != nil {
+		return fmt.Errorf("adding the API probe: %w", err)
 	}
 	key := reconcile.Request{NamespacedName: types.NamespacedName{Name: opts.NodeName}}
 	one := func(context.Context, client.Object) []reconcile.Request { return []reconcile.Request{key} }

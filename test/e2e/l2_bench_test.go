@@ -63,7 +63,7 @@ var _ = Describe("L2 failover benchmark", Ordered, Label("bench-l2"), func() {
 			slices.Sort(times)
 			line := fmt.Sprintf("bench-l2: %s: failover median %v, max %v, min %v over %d trials (target <= 1s)",
 				k.name, ((times[4] + times[5]) / 2).Round(time.Millisecond), times[9].Round(time.Millisecond), times[0].Round(time.Millisecond), len(times))
-			fmt.Println(line)
+			fmt.Println("\n" + line)
 			AddReportEntry(line)
 		}
 		expectSessionsUp()

@@ -88,7 +88,11 @@ var _ = Describe("L2 mode", Ordered, Label("l2"), func() {
 				g.Expect(c.Message).To(ContainSubstring(fmt.Sprintf("%s on %s (%s)", a, owner, l2Iface)))
 			}
 		}).Should(Succeed())
-		// Resolving again and again gives the same node: nobody else answers.
+		// One node answers the ARP requests, not several.
+		macs, err := arpAnswers(r1.Netns, "lan", r1.Addr4, addrs[0], 300*time.Millisecond)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(macs).To(Equal([]string{ifaceMAC(owner)}), "MACs answering ARP for %s", addrs[0])
+		// Resolving again and again gives the same node.
 		for range 5 {
 			flushNeigh(r1)
 			for _, a := range addrs {
@@ -128,6 +132,58 @@ var _ = Describe("L2 mode", Ordered, Label("l2"), func() {
 				g.Expect(neighMAC(r1, a)).To(Equal(ifaceMAC(n)))
 			}).Should(Succeed())
 		}
+	})
+
+	It("bounds the time two nodes answer when the owner is cut off from the API server (and measures it)", func() {
+		_, addrs := l2Service(labcluster.IPv4, 1)
+		a := addrs[0]
+		owner := ownerOf(r1, a)
+		ownerMAC := ifaceMAC(owner)
+		n := cluster.Lab.Node(owner)
+		_, err := n.Exec(ctx, "sysctl", "-qw", "net.ipv6.conf.mgmt0.keep_addr_on_down=1")
+		Expect(err).NotTo(HaveOccurred())
+		// The owner loses the API server (its management link), not the
+		// other nodes: its heartbeats still go over the routers' LANs.
+		_, err = n.Exec(ctx, "ip", "link", "set", "mgmt0", "down")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { _, _ = n.Exec(ctx, "ip", "link", "set", "mgmt0", "up") })
+		// Behind its back, the owner is excluded: every other node now
+		// elects another owner, the cut-off one still elects itself.
+		start := time.Now()
+		labelNode(owner, "node.kubernetes.io/exclude-from-external-load-balancers", str(""))
+		const probe = 60 * time.Millisecond
+		probes, double := 0, 0
+		var handover time.Duration
+		var newMAC string
+		for time.Since(start) < 30*time.Second {
+			macs, err := arpAnswers(r1.Netns, "lan", r1.Addr4, a, probe)
+			Expect(err).NotTo(HaveOccurred())
+			probes++
+			if len(macs) > 1 {
+				double++
+			}
+			if len(macs) == 1 && macs[0] != ownerMAC {
+				if handover == 0 {
+					handover, newMAC = time.Since(start), macs[0]
+				}
+				if time.Since(start) > handover+2*time.Second {
+					break
+				}
+			} else {
+				handover = 0
+			}
+		}
+		line := fmt.Sprintf("owner %s cut off from the API server and excluded: another node (%s) alone answers after %v; "+
+			"two nodes answered in %d of %d ARP probes of %v", owner, newMAC, handover.Round(time.Millisecond), double, probes, probe)
+		fmt.Fprintln(GinkgoWriter, line)
+		AddReportEntry("L2 split brain, owner cut off from the API server", line)
+		Expect(handover).NotTo(BeZero(), "no other node took over alone within 30s")
+		Expect(newMAC).NotTo(Equal(ownerMAC))
+		_, err = n.Exec(ctx, "ip", "link", "set", "mgmt0", "up")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(setNodeLabel(owner, "node.kubernetes.io/exclude-from-external-load-balancers", nil)).To(Succeed())
+		Eventually(func() string { return ownerOf(r1, a) }).Should(Equal(owner))
+		expectSessionsUp()
 	})
 
 	It("moves the address within about a second when the owner's speaker freezes (SIGSTOP) and when its link goes down", func() {
