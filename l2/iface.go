@@ -247,9 +247,8 @@ func (f *iface) gratuitous(ip netip.Addr) error {
 		if err != nil {
 			return fmt.Errorf("building gratuitous ARP: %w", err)
 		}
-		if err := f.arp.SetWriteDeadline(time.Now().Add(time.Second)); err != nil {
-			return fmt.Errorf("gratuitous ARP deadline: %w", err)
-		}
+		// No write deadline: it would stay on the socket and fail the
+		// replies sent after it.
 		return f.arp.WriteTo(p, ethernet.Broadcast)
 	}
 	na := &ndp.NeighborAdvertisement{

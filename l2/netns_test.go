@@ -269,6 +269,15 @@ func TestResponderAnswersOnlyWhileOwning(t *testing.T) {
 	if st := r1.stats(); st.ARPReplies == 0 || st.NAReplies == 0 {
 		t.Fatalf("stats %+v: want ARP and NA replies counted", st)
 	}
+	// Still answering long after the takeover burst (a deadline left on
+	// the socket by the burst once failed every later reply).
+	time.Sleep(1500 * time.Millisecond)
+	for _, ip := range []netip.Addr{vip4, vip6} {
+		s.flushNeigh()
+		if err := s.ping(ip); err != nil {
+			t.Fatalf("%s not reachable 1.5s after the takeover: %v", ip, err)
+		}
+	}
 
 	// Release: r1 stops answering at once.
 	r1.set()
