@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -287,43 +284,11 @@ func ownerOf(r1 *lab.Router, a netip.Addr) string {
 // getFrom opens a new TCP connection from namespace ns to a's HTTP server
 // and returns the body: the name of the node that answered.
 func getFrom(ns string, a netip.Addr, timeout time.Duration) (string, error) {
-	var conn net.Conn
-	err := lab.InNetns(ns, func() error {
-		var err error
-		conn, err = net.DialTimeout("tcp", netip.AddrPortFrom(a, servicePort).String(), timeout)
-		return err
-	})
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(timeout))
-	if _, err := io.WriteString(conn, "GET / HTTP/1.0\r\nHost: l2\r\n\r\n"); err != nil {
-		return "", err
-	}
-	rd := bufio.NewReader(conn)
-	for {
-		line, err := rd.ReadString('\n')
-		if err != nil {
-			return "", err
-		}
-		if line == "\r\n" {
-			break
-		}
-	}
-	body, err := io.ReadAll(rd)
-	return strings.TrimSpace(string(body)), err
+	return lab.HTTPGetIn(ns, a, servicePort, timeout)
 }
 
 // neighMAC is r1's neighbor entry for a, as `ip neigh` shows it.
-func neighMAC(r1 *lab.Router, a netip.Addr) string {
-	out, _ := exec.Command("ip", "-n", r1.Netns, "neigh", "show", a.String()).Output()
-	f := strings.Fields(string(out))
-	if i := slices.Index(f, "lladdr"); i >= 0 && i+1 < len(f) {
-		return f[i+1]
-	}
-	return ""
-}
+func neighMAC(r1 *lab.Router, a netip.Addr) string { return lab.NeighMAC(r1.Netns, a) }
 
 func flushNeigh(r1 *lab.Router) {
 	_ = exec.Command("ip", "-n", r1.Netns, "neigh", "flush", "dev", "lan").Run()
@@ -335,15 +300,11 @@ func ifaceMAC(node string) string {
 	if n == nil {
 		return "no node " + node
 	}
-	var mac string
-	_ = n.Do(func() error {
-		ifi, err := net.InterfaceByName(l2Iface)
-		if err == nil {
-			mac = ifi.HardwareAddr.String()
-		}
-		return err
-	})
-	return mac
+	return lab.LinkMAC(n.Netns, l2Iface)
+}
+
+func arpAnswers(ns, ifname string, src, target netip.Addr, wait time.Duration) ([]string, error) {
+	return lab.ARPAnswers(ns, ifname, src, target, wait)
 }
 
 func ptrTo[T any](v T) *T { return &v }

@@ -1,29 +1,89 @@
-package e2e
+package lab
 
 import (
+	"bufio"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
+	"os/exec"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/bgplb/bgplb/test/lab"
 )
 
-// arpAnswers broadcasts one ARP request for target from namespace ns's
+// Probes of L2 mode (ARP/NDP answers on a segment), shared by the netns
+// and real-node e2e suites.
+
+// HTTPGetIn opens a new TCP connection from namespace ns to addr:port,
+// sends GET / and returns the body, trimmed.
+func HTTPGetIn(ns string, addr netip.Addr, port uint16, timeout time.Duration) (string, error) {
+	var conn net.Conn
+	err := InNetns(ns, func() error {
+		var err error
+		conn, err = net.DialTimeout("tcp", netip.AddrPortFrom(addr, port).String(), timeout)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(timeout))
+	if _, err := io.WriteString(conn, "GET / HTTP/1.0\r\nHost: l2\r\n\r\n"); err != nil {
+		return "", err
+	}
+	rd := bufio.NewReader(conn)
+	for {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			return "", err
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	body, err := io.ReadAll(rd)
+	return strings.TrimSpace(string(body)), err
+}
+
+// NeighMAC is namespace ns's neighbor entry for addr as `ip neigh` shows
+// it ("" when unresolved).
+func NeighMAC(ns string, addr netip.Addr) string {
+	out, _ := exec.Command("ip", "-n", ns, "neigh", "show", addr.String()).Output()
+	f := strings.Fields(string(out))
+	if i := slices.Index(f, "lladdr"); i >= 0 && i+1 < len(f) {
+		return f[i+1]
+	}
+	return ""
+}
+
+// LinkMAC is the MAC of interface ifname in namespace ns.
+func LinkMAC(ns, ifname string) string {
+	var mac string
+	_ = InNetns(ns, func() error {
+		ifi, err := net.InterfaceByName(ifname)
+		if err == nil {
+			mac = ifi.HardwareAddr.String()
+		}
+		return err
+	})
+	return mac
+}
+
+// ARPAnswers broadcasts one ARP request for target from namespace ns's
 // interface ifname (sender address src) and returns the MACs that answer
 // within wait, sorted: what tells "one node answers" from "two do", which
 // a neighbor table (one entry per address) cannot show. A raw AF_PACKET
 // socket with a hand-built 42-byte frame (RFC 826): the test must not
 // depend on the product's own ARP code, and arping is not always installed.
-func arpAnswers(ns, ifname string, src, target netip.Addr, wait time.Duration) ([]string, error) {
+func ARPAnswers(ns, ifname string, src, target netip.Addr, wait time.Duration) ([]string, error) {
 	var fd int
 	var ifi *net.Interface
 	proto := int(htons(unix.ETH_P_ARP))
-	err := lab.InNetns(ns, func() error {
+	err := InNetns(ns, func() error {
 		var err error
 		if ifi, err = net.InterfaceByName(ifname); err != nil {
 			return err
