@@ -193,7 +193,7 @@ var _ = Describe("L2 mode", Ordered, Label("l2"), func() {
 		for _, node := range nodes {
 			b, _ := os.ReadFile(filepath.Join(cluster.Lab.LogDir(), node+"-speaker.log"))
 			for _, l := range strings.Split(string(b), "\n") {
-				if strings.Contains(l, `"speaker-l2"`) || strings.Contains(l, "panic") || strings.Contains(l, `"error"`) {
+				if strings.Contains(l, `answering`) || strings.Contains(l, "panic") {
 					fmt.Fprintln(GinkgoWriter, node, l)
 				}
 			}
