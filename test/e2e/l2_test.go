@@ -206,6 +206,32 @@ var _ = Describe("L2 mode", Ordered, Label("l2"), func() {
 		expectSessionsUp()
 	})
 
+	It("moves the address when the owner's Node is deleted", func() {
+		_, addrs := l2Service(labcluster.IPv4, 1)
+		a := addrs[0]
+		owner := ownerOf(r1, a)
+		saved := &corev1.Node{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Name: owner}, saved)).To(Succeed())
+		start := time.Now()
+		Expect(k8s.Delete(ctx, saved.DeepCopy())).To(Succeed())
+		var by string
+		Eventually(func(g Gomega) {
+			body, err := getFrom(r1.Netns, a, 300*time.Millisecond)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(body).NotTo(Equal(owner))
+			g.Expect(neighMAC(r1, a)).To(Equal(ifaceMAC(body)))
+			by = body
+		}).WithPolling(20 * time.Millisecond).Should(Succeed())
+		fmt.Fprintf(GinkgoWriter, "Node %s deleted: %s answered by %s after %v\n", owner, a, by, time.Since(start).Round(time.Millisecond))
+		// The node comes back (as its kubelet would re-register it).
+		back := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: owner, Labels: saved.Labels}}
+		Expect(k8s.Create(ctx, back)).To(Succeed())
+		back.Status = saved.Status
+		Expect(k8s.Status().Update(ctx, back)).To(Succeed())
+		Eventually(func() string { return ownerOf(r1, a) }).Should(Equal(owner))
+		expectSessionsUp()
+	})
+
 	It("moves the address within about a second when the owner's speaker freezes (SIGSTOP) and when its link goes down", func() {
 		_, addrs := l2Service(labcluster.IPv4, 1)
 		a := addrs[0]
