@@ -207,7 +207,15 @@ func TestServiceSummary(t *testing.T) {
 	if ok || reason != ReasonNoEligible || msg != "198.51.100.200 on n2 (eth0); 2001:db8:100::200 on no node (none is eligible)" {
 		t.Fatalf("%v %s %q", ok, reason, msg)
 	}
-	if w := writerOf([]netip.Addr{v6, v4}, o); w != "n2" {
+	if w := writerOf([]netip.Addr{v6, v4}, o, "n1"); w != "n2" {
 		t.Fatalf("writer %q", w)
+	}
+	if w := writerOf([]netip.Addr{v6}, o, "n1"); w != "n1" {
+		t.Fatalf("writer of a Service no node is eligible for: %q, want the fallback", w)
+	}
+	in := base()
+	in.Nodes[0] = node("n1", false, nil)
+	if w := fallbackWriter(Compute(in)); w != "n2" {
+		t.Fatalf("fallback writer %q, want the first Ready, alive, selected node n2", w)
 	}
 }

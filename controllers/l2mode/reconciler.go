@@ -280,9 +280,10 @@ func peerAddrs(selected []string, nodes []corev1.Node, port int) map[string][]ne
 // change, by one node; none while nothing changes.
 func (r *Reconciler) writeStatus(ctx context.Context, svcs map[types.NamespacedName]*corev1.Service, d Desired, owners map[netip.Addr]l2election.Owner) {
 	log := logf.FromContext(ctx)
+	fallback := fallbackWriter(d)
 	for key, addrs := range addressesByService(d.Services) {
 		svc := svcs[key]
-		if svc == nil || writerOf(addrs, owners) != r.NodeName {
+		if svc == nil || writerOf(addrs, owners, fallback) != r.NodeName {
 			continue
 		}
 		ok, reason, msg := serviceSummary(addrs, owners)

@@ -59,14 +59,26 @@ func addressesByService(svcs map[netip.Addr][]types.NamespacedName) map[types.Na
 }
 
 // writerOf is the node that writes a Service's condition: the owner of its
-// lowest address that has one. Exactly one node writes each change (the
-// one all speakers agree on), and only when the text differs.
-func writerOf(addrs []netip.Addr, owners map[netip.Addr]l2election.Owner) string {
+// lowest address that has one, else (no node is eligible for any of them)
+// fallback. Exactly one node writes each change (the one all speakers
+// agree on), and only when the text differs.
+func writerOf(addrs []netip.Addr, owners map[netip.Addr]l2election.Owner, fallback string) string {
 	addrs = slices.Clone(addrs)
 	slices.SortFunc(addrs, netip.Addr.Compare)
 	for _, ip := range addrs {
 		if n := owners[ip].Node; n != "" {
 			return n
+		}
+	}
+	return fallback
+}
+
+// fallbackWriter is the first selected node, by name, that is Ready and
+// alive: it reports Services no node is eligible for.
+func fallbackWriter(d Desired) string {
+	for _, name := range d.Selected {
+		if n := d.Nodes[name]; n.Ready && n.Alive {
+			return name
 		}
 	}
 	return ""
