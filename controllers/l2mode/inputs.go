@@ -118,6 +118,13 @@ func Compute(in Inputs) Desired {
 		d.Selected = append(d.Selected, name)
 	}
 	slices.Sort(d.Selected)
+	sets := make([]map[string]bool, len(in.Advs))
+	for i, names := range selectedBy {
+		sets[i] = make(map[string]bool, len(names))
+		for _, n := range names {
+			sets[i][n] = true
+		}
+	}
 
 	for _, alloc := range in.Allocations {
 		ip, err := netip.ParseAddr(alloc.Spec.Address)
@@ -131,7 +138,7 @@ func Compute(in Inputs) Desired {
 				for j, n := range a.Spec.Interfaces {
 					ifs[j] = string(n)
 				}
-				sels = append(sels, l2election.Selection{Nodes: selectedBy[i], Interfaces: ifs})
+				sels = append(sels, l2election.Selection{Nodes: selectedBy[i], NodeSet: sets[i], Interfaces: ifs})
 			}
 		}
 		if len(sels) == 0 {

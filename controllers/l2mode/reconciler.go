@@ -238,7 +238,7 @@ func (r *Reconciler) gather(ctx context.Context) (Inputs, []corev1.Node, error) 
 			in.Services[key] = &svc
 			var sl discoveryv1.EndpointSliceList
 			if err := r.Reader.List(ctx, &sl, client.InNamespace(key.Namespace),
-				client.MatchingLabels{discoveryv1.LabelServiceName: key.Name}); err != nil {
+				client.MatchingFields{indexSliceService: key.Name}); err != nil {
 				return in, nil, fmt.Errorf("listing EndpointSlices of %s: %w", key, err)
 			}
 			for j := range sl.Items {

@@ -65,6 +65,15 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("the L2 cache: %w", err)
 	}
+	// A Service's EndpointSlices by an index, not a scan of the namespace.
+	if err := c.IndexField(context.Background(), &discoveryv1.EndpointSlice{}, indexSliceService, func(o client.Object) []string {
+		if svc := o.GetLabels()[discoveryv1.LabelServiceName]; svc != "" {
+			return []string{svc}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("indexing EndpointSlices: %w", err)
+	}
 	log := mgr.GetLogger().WithName("l2").WithValues("node", opts.NodeName)
 	kick := make(chan event.GenericEvent, 1)
 	notify := func() {
@@ -126,6 +135,10 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return nil
 	}))
 }
+
+// indexSliceService indexes EndpointSlices by their Service's name (in
+// their namespace).
+const indexSliceService = "l2.bgplb.io/service"
 
 // nodeChanged passes Node updates that matter to L2 ownership: labels,
 // addresses and readiness, not the periodic status heartbeats.

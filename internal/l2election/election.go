@@ -32,6 +32,16 @@ type Link struct {
 type Selection struct {
 	Nodes      []string
 	Interfaces []string
+	// NodeSet, when not nil, holds the same names as Nodes for fast
+	// lookups (callers share one per advertisement across addresses).
+	NodeSet map[string]bool
+}
+
+func (s *Selection) has(name string) bool {
+	if s.NodeSet != nil {
+		return s.NodeSet[name]
+	}
+	return slices.Contains(s.Nodes, name)
 }
 
 // Address is one address to announce.
@@ -72,13 +82,21 @@ func ElectOne(nodes map[string]Node, a *Address) Owner {
 	key := keyOf(a)
 	var best Owner
 	var bestW uint64
-	for _, name := range candidates(a) {
-		ifaces := Interfaces(nodes, a, name)
-		if ifaces == nil {
-			continue
-		}
-		w := Weight(key, name)
-		if best.Node == "" || w > bestW || (w == bestW && name < best.Node) {
+	// A node named by several selections is weighed again with the same
+	// result, which changes nothing.
+	for i := range a.Selections {
+		for _, name := range a.Selections[i].Nodes {
+			if name == best.Node {
+				continue
+			}
+			w := Weight(key, name)
+			if best.Node != "" && (w < bestW || (w == bestW && name > best.Node)) {
+				continue // cheaper than the eligibility check
+			}
+			ifaces := Interfaces(nodes, a, name)
+			if ifaces == nil {
+				continue
+			}
 			best, bestW = Owner{Node: name, Interfaces: ifaces}, w
 		}
 	}
@@ -103,8 +121,9 @@ func Interfaces(nodes map[string]Node, a *Address, name string) []string {
 		return nil
 	}
 	var out []string
-	for _, s := range a.Selections {
-		if !slices.Contains(s.Nodes, name) {
+	for i := range a.Selections {
+		s := &a.Selections[i]
+		if !s.has(name) {
 			continue
 		}
 		for _, l := range n.Links {
@@ -129,16 +148,6 @@ func linkServes(l Link, named []string, ip netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// candidates lists the nodes any selection names, sorted and unique.
-func candidates(a *Address) []string {
-	var out []string
-	for _, s := range a.Selections {
-		out = append(out, s.Nodes...)
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 // Weight is the rendezvous weight of a node for a key: FNV-1a over
