@@ -15,7 +15,7 @@ GINKGO_FLAGS ?= -ginkgo.v=false
 PHASE = @echo "== $$(date -u +%FT%TZ) make $@"
 
 .PHONY: all build lint test test-unit test-unit-envtest test-envtest test-lab test-e2e verify-generated manifests generate fmt vet \
-	envtest-assets lab-deps image demo bench-ipam bench-speaker bench-speaker-change bench-announce clean help
+	envtest-assets lab-deps image demo bench-ipam bench-speaker bench-speaker-change bench-announce bench-l2 clean help
 
 all: build
 
@@ -28,7 +28,7 @@ build: ## Build bin/bgplb (static).
 manifests: ## Regenerate CRDs and RBAC from the markers in api/ and controllers/.
 	$(GO) tool controller-gen crd paths=./api/... output:crd:dir=config/crd/bases
 	$(GO) tool controller-gen rbac:roleName=bgplb-controller paths=./controllers/ipam/... paths=./controllers/peerstatus/... output:rbac:dir=config/rbac/controller
-	$(GO) tool controller-gen rbac:roleName=bgplb-speaker paths=./controllers/speaker/... output:rbac:dir=config/rbac/speaker
+	$(GO) tool controller-gen rbac:roleName=bgplb-speaker paths=./controllers/speaker/... paths=./controllers/l2mode/... output:rbac:dir=config/rbac/speaker
 	@$(MAKE) --no-print-directory chart-sync
 
 generate: ## Regenerate deepcopy code.
@@ -132,6 +132,11 @@ bench-announce: ## Lab benchmark: Service -> route latency, a burst of 1,000 (BG
 	@hack/lab-deps.sh --check
 	@$(MAKE) --no-print-directory build
 	$(ENVTEST_ASSETS) && BGPLB_BIN=$(CURDIR)/$(BIN)/bgplb $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./test/bench/announce/
+
+bench-l2: ## Lab benchmark: L2 failover (frozen speaker, link down -> first new TCP connection served by another node), median and max of 10 (root); prints figures.
+	@hack/lab-deps.sh --check
+	@$(MAKE) --no-print-directory build
+	$(ENVTEST_ASSETS) && BGPLB_BIN=$(CURDIR)/$(BIN)/bgplb BGPLB_BENCH_L2=1 $(GO) test -v -count=1 -timeout 30m ./test/e2e/ -ginkgo.label-filter=bench-l2 -ginkgo.v=false | grep -E "bench-l2: |^(ok|FAIL|--- )|FAIL"
 
 # Services created by bench-ipam.
 N ?= 1000

@@ -24,6 +24,7 @@ func runSpeaker(args []string) error {
 	defaultClass := bindDefaultClass(fs)
 	gcPercent := fs.Int("gc-percent", speakerGCPercent,
 		"Go garbage collector target (as GOGC): heap growth allowed between collections, in percent of the live heap. Ignored when $GOGC is set.")
+	l2Port := fs.Int("l2-heartbeat-port", 0, "UDP port the speakers exchange L2-mode heartbeats on, node to node (the manifests set 7947); 0 turns L2 mode (L2Advertisement) off.")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,6 +47,7 @@ func runSpeaker(args []string) error {
 	}
 	stop, err := setupSpeaker(mgr, speakerOptions{
 		NodeName: *nodeName, ListenPort: *listenPort, DrainTime: *drain, DefaultClass: *defaultClass,
+		L2HeartbeatPort: *l2Port,
 	})
 	if err != nil {
 		return err
@@ -77,4 +79,6 @@ type speakerOptions struct {
 	ListenPort   int
 	DrainTime    time.Duration
 	DefaultClass bool
+	// L2HeartbeatPort is --l2-heartbeat-port (0: L2 mode off).
+	L2HeartbeatPort int
 }

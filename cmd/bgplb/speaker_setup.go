@@ -10,6 +10,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/bgplb/bgplb/bgp"
+	"github.com/bgplb/bgplb/controllers/l2mode"
 	"github.com/bgplb/bgplb/controllers/speaker"
 )
 
@@ -50,6 +51,11 @@ func setupSpeaker(mgr ctrl.Manager, opts speakerOptions) (stop func(), err error
 	})
 	if err != nil {
 		return nil, err
+	}
+	if err := l2mode.Setup(mgr, l2mode.Options{
+		NodeName: opts.NodeName, HeartbeatPort: opts.L2HeartbeatPort, DefaultClass: opts.DefaultClass,
+	}); err != nil {
+		return nil, fmt.Errorf("setting up L2 mode: %w", err)
 	}
 	// The manager's signal handler also sees SIGINT and stops the manager;
 	// this channel only tells the two signals apart afterwards.

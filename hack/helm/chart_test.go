@@ -160,12 +160,15 @@ func TestEveryValue(t *testing.T) {
 			t.Errorf("controller args %q, want %q", got, wantC)
 		}
 		wantS := []string{"speaker", "--metrics-bind-address=:9472", "--health-probe-bind-address=:7473",
-			"--zap-encoder=console", "--zap-log-level=debug", "--default-class=false", "--drain-time=60s"}
+			"--zap-encoder=console", "--zap-log-level=debug", "--default-class=false", "--l2-heartbeat-port=7948", "--drain-time=60s"}
 		if got := args(spk); !slices.Equal(got, wantS) {
 			t.Errorf("speaker args %q, want %q", got, wantS)
 		}
 		if p := portsOf(ctrl)["metrics"]; p != float64(9443) {
 			t.Errorf("controller metrics port %v", p)
+		}
+		if p := portsOf(spk)["l2-heartbeat"]; p != float64(7948) {
+			t.Errorf("speaker l2-heartbeat port %v", p)
 		}
 		if p := portsOf(spk)["metrics"]; p != float64(9472) {
 			t.Errorf("speaker metrics port %v", p)

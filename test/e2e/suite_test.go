@@ -53,7 +53,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	labDir, err = os.MkdirTemp("", "bgplb-e2e-")
 	Expect(err).NotTo(HaveOccurred())
 	start := time.Now()
-	cluster, err = labcluster.Start(ctx, labcluster.Options{Dir: labDir, Progress: GinkgoWriter})
+	cluster, err = labcluster.Start(ctx, labcluster.Options{Dir: labDir, Progress: GinkgoWriter,
+		// L2 mode on, as the manifests have it (l2_test.go).
+		SpeakerArgs: []string{"--l2-heartbeat-port=7947"}})
 	Expect(err).NotTo(HaveOccurred())
 	fmt.Fprintf(GinkgoWriter, "lab cluster up in %v, dir %s, rbac=%v\n", time.Since(start).Round(time.Millisecond), labDir, cluster.RBAC)
 	k8s = cluster.Client

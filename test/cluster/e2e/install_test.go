@@ -48,13 +48,13 @@ func rootReadOnly(pid int) bool {
 }
 
 func privilegeSpecs() {
-	It("runs the speaker with only NET_BIND_SERVICE and a read-only root, the controller as non-root with no capability", func() {
+	It("runs the speaker with only NET_BIND_SERVICE and NET_RAW (L2 mode) and a read-only root, the controller as non-root with no capability", func() {
 		speakers := procsNamed("/bgplb", "speaker")
 		Expect(speakers).To(HaveLen(len(cl.Nodes)), "one speaker container process per node")
 		for _, pid := range speakers {
 			st := status(pid)
-			Expect(st["CapEff"]).To(Equal("0000000000000400"), "speaker %d effective capabilities (NET_BIND_SERVICE only)", pid)
-			Expect(st["CapBnd"]).To(Equal("0000000000000400"), "speaker %d bounding set", pid)
+			Expect(st["CapEff"]).To(Equal("0000000000002400"), "speaker %d effective capabilities (NET_BIND_SERVICE, NET_RAW only)", pid)
+			Expect(st["CapBnd"]).To(Equal("0000000000002400"), "speaker %d bounding set", pid)
 			Expect(st["NoNewPrivs"]).To(Equal("1"))
 			Expect(rootReadOnly(pid)).To(BeTrue(), "speaker %d root filesystem read-only", pid)
 		}

@@ -27,6 +27,7 @@ var _ = Describe("bgplb installed by kubectl apply -k on real nodes", Ordered, f
 	Describe("the controller's leader pod deleted during a burst of Services", burstSpecs)
 	Describe("least privilege", privilegeSpecs)
 	Describe("status", statusSpecs)
+	Describe("L2 mode (ARP/NDP)", l2Specs)
 	Describe("externalTrafficPolicy Local with real pods", localSpecs)
 	Describe("draining a node", drainSpecs)
 	Describe("a rolling restart of the speaker DaemonSet", restartSpecs)

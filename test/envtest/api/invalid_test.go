@@ -37,6 +37,20 @@ func adv(mut func(*v1alpha1.BGPAdvertisementSpec)) *v1alpha1.BGPAdvertisement {
 	return a
 }
 
+func l2adv(mut func(*v1alpha1.L2AdvertisementSpec)) *v1alpha1.L2Advertisement {
+	a := &v1alpha1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: name()}}
+	mut(&a.Spec)
+	return a
+}
+
+func ifaces(names ...string) func(*v1alpha1.L2AdvertisementSpec) {
+	return func(s *v1alpha1.L2AdvertisementSpec) {
+		for _, n := range names {
+			s.Interfaces = append(s.Interfaces, v1alpha1.InterfaceName(n))
+		}
+	}
+}
+
 func dur(s string) *metav1.Duration {
 	d, err := time.ParseDuration(s)
 	Expect(err).NotTo(HaveOccurred())
@@ -113,6 +127,15 @@ var _ = Describe("Admission of invalid objects", func() {
 		Entry("IPv4 aggregation length 33", adv(func(s *v1alpha1.BGPAdvertisementSpec) { s.AggregationLength = ptr.To[int32](33) }), "spec.aggregationLength", "should be less than or equal to 32"),
 		Entry("IPv6 aggregation length 129", adv(func(s *v1alpha1.BGPAdvertisementSpec) { s.AggregationLengthV6 = ptr.To[int32](129) }), "spec.aggregationLengthV6", "should be less than or equal to 128"),
 		Entry("local preference 0", adv(func(s *v1alpha1.BGPAdvertisementSpec) { s.LocalPref = ptr.To[int64](0) }), "spec.localPref", "should be greater than or equal to 1"),
+		// L2Advertisement
+		Entry("L2 interface name of 16 characters", l2adv(ifaces("abcdefghijklmnop")), "spec.interfaces[0]", "may not be more than 15 bytes"),
+		Entry("L2 empty interface name", l2adv(ifaces("")), "spec.interfaces[0]", "should be at least 1 chars long"),
+		Entry("L2 interface name with a slash", l2adv(ifaces("eth0/1")), "spec.interfaces[0]", "must not contain '/', ':' or white space"),
+		Entry("L2 interface name with a colon (an alias, not an interface)", l2adv(ifaces("eth0:1")), "spec.interfaces[0]", "must not contain '/', ':' or white space"),
+		Entry("L2 interface name with a space", l2adv(ifaces("eth 0")), "spec.interfaces[0]", "must not contain '/', ':' or white space"),
+		Entry("L2 interface name ..", l2adv(ifaces("..")), "spec.interfaces[0]", "must not be '.' or '..'"),
+		Entry("L2 interface listed twice", l2adv(ifaces("eth0", "eth0")), "spec.interfaces[1]", "Duplicate value"),
+		Entry("L2 pool listed twice", l2adv(func(s *v1alpha1.L2AdvertisementSpec) { s.IPPools = []string{"a", "a"} }), "spec.ipPools[1]", "Duplicate value"),
 		// IPAllocation
 		Entry("allocation of a non-address", alloc("x", "x"), "spec.address", "must be an IP address in canonical form"),
 		Entry("allocation of a non-canonical address", alloc("2001-db8--0001", "2001:db8::0001"), "spec.address", "canonical form"),
@@ -137,6 +160,13 @@ var _ = Describe("Admission of invalid objects", func() {
 		Entry("well-known communities", adv(func(s *v1alpha1.BGPAdvertisementSpec) {
 			s.Communities = []v1alpha1.Community{"no-export", "graceful-shutdown", "blackhole", "65535:65535", "0:0"}
 			s.LargeCommunities = []v1alpha1.LargeCommunity{"4294967295:0:4294967295"}
+		})),
+		Entry("empty L2 advertisement (every pool, every node, the interface of the address's subnet)", l2adv(func(*v1alpha1.L2AdvertisementSpec) {})),
+		Entry("L2 interface names Linux allows", l2adv(ifaces("eth0", "bond0.100", "enp0s31f6", "br-lan_1", "abcdefghijklmno"))),
+		Entry("L2 advertisement with selectors", l2adv(func(s *v1alpha1.L2AdvertisementSpec) {
+			s.IPPools = []string{"lan"}
+			s.IPPoolSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"mode": "l2"}}
+			s.NodeSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "rack", Operator: metav1.LabelSelectorOpIn, Values: []string{"r1"}}}}
 		})),
 		Entry("IPv6 allocation", alloc("2001-db8--1", "2001:db8::1")),
 		Entry("IPv6 allocation of an address ending in ::", alloc("2001-db8--0", "2001:db8::")),

@@ -63,7 +63,7 @@ var _ = Describe("config/samples", func() {
 				"sample %s %s from %s", o.GetKind(), o.GetName(), o.GetAnnotations()["sample-file"])
 			kinds[o.GetKind()] = true
 		}
-		for _, k := range []string{"IPPool", "BGPPeer", "BGPAdvertisement"} {
+		for _, k := range []string{"IPPool", "BGPPeer", "BGPAdvertisement", "L2Advertisement"} {
 			Expect(kinds).To(HaveKey(k), "samples should show a %s", k)
 		}
 	})

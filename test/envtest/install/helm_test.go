@@ -77,7 +77,9 @@ var _ = Describe("The Helm chart (charts/bgplb)", Ordered, func() {
 	It("is accepted by the API server with its defaults, and installs the objects config/default does", func() {
 		objs := helmTemplate()
 		kinds := applyAll(objs, owner)
-		Expect(kinds["CustomResourceDefinition"]).To(Equal(5))
+		generated, err := filepath.Glob(filepath.Join(framework.RepoRoot(), "config", "crd", "bases", "*.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(kinds["CustomResourceDefinition"]).To(Equal(len(generated)), "every generated CRD")
 		for _, k := range []string{"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "DaemonSet", "Service"} {
 			Expect(kinds).To(HaveKey(k), "the chart should install a %s", k)
 		}
@@ -104,10 +106,12 @@ var _ = Describe("The Helm chart (charts/bgplb)", Ordered, func() {
 			// API server does not have; the dashboard goes where a namespace exists.
 			"--set", "metrics.serviceMonitor.enabled=false", "--set", "metrics.podMonitor.enabled=false",
 			"--set", "grafanaDashboard.namespace=bgplb-system",
-			// The metrics Services may also be owned by the kustomize spec's
-			// field manager (specs run in random order): a second port entry
-			// under the same name would be invalid. hack/helm checks the ports.
-			"--set", "metrics.controllerPort=8443", "--set", "metrics.speakerPort=7472")
+			// The metrics Services and the speaker's ports may also be owned
+			// by the kustomize spec's field manager (specs run in random
+			// order): a second port entry under the same name would be
+			// invalid. hack/helm checks the ports.
+			"--set", "metrics.controllerPort=8443", "--set", "metrics.speakerPort=7472",
+			"--set", "speaker.l2HeartbeatPort=7947")
 		kinds := applyAll(objs, owner)
 		Expect(kinds).NotTo(HaveKey("Namespace"))
 		Expect(kinds).To(HaveKeyWithValue("ConfigMap", 1))

@@ -105,7 +105,7 @@ var _ = Describe("The rendered install (config/default)", Ordered, func() {
 		for _, k := range []string{"Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "DaemonSet", "Service"} {
 			Expect(kinds).To(HaveKey(k), "the install should contain a %s", k)
 		}
-		Expect(kinds["CustomResourceDefinition"]).To(Equal(5))
+		Expect(kinds["CustomResourceDefinition"]).To(Equal(6))
 	})
 
 	It("runs the controller with 2 replicas, probes and a locked-down container", func() {
@@ -125,6 +125,25 @@ var _ = Describe("The rendered install (config/default)", Ordered, func() {
 			Expect(sc["allowPrivilegeEscalation"]).To(BeFalse())
 			Expect(sc["capabilities"]).To(HaveKeyWithValue("drop", ContainElement("ALL")))
 		}
+	})
+
+	It("runs the speaker with NET_BIND_SERVICE and NET_RAW (L2 mode's ARP/NDP sockets) only, and L2 heartbeats on", func() {
+		n := 0
+		for _, o := range render() {
+			if o.GetKind() != "DaemonSet" {
+				continue
+			}
+			n++
+			cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+			c := cs[0].(map[string]any)
+			Expect(c["args"]).To(ContainElement("--l2-heartbeat-port=7947"))
+			sc := c["securityContext"].(map[string]any)
+			caps := sc["capabilities"].(map[string]any)
+			Expect(caps["drop"]).To(ConsistOf("ALL"))
+			Expect(caps["add"]).To(ConsistOf("NET_BIND_SERVICE", "NET_RAW"))
+			Expect(sc["allowPrivilegeEscalation"]).To(BeFalse())
+		}
+		Expect(n).To(Equal(1))
 	})
 
 	DescribeTable("the controller's service account",
@@ -175,7 +194,12 @@ var _ = Describe("The rendered install (config/default)", Ordered, func() {
 		Entry("cannot create IPAllocations", access{verb: "create", group: "bgplb.io", resource: "ipallocations"}, false),
 		Entry("cannot delete IPAllocations", access{verb: "delete", group: "bgplb.io", resource: "ipallocations"}, false),
 		Entry("cannot write Service spec", access{verb: "update", resource: "services", namespace: "default"}, false),
-		Entry("cannot write Service status", access{verb: "patch", resource: "services", subresource: "status", namespace: "default"}, false),
+		// L2 mode: the node answering ARP/NDP for a Service's address
+		// records it in the Service's bgplb.io/L2Announced condition.
+		Entry("patches Service status (the L2Announced condition)", access{verb: "patch", resource: "services", subresource: "status", namespace: "default"}, true),
+		Entry("cannot update Service status", access{verb: "update", resource: "services", subresource: "status", namespace: "default"}, false),
+		Entry("watches L2Advertisements", access{verb: "watch", group: "bgplb.io", resource: "l2advertisements"}, true),
+		Entry("cannot write L2Advertisements", access{verb: "update", group: "bgplb.io", resource: "l2advertisements"}, false),
 		Entry("cannot write BGPPeer spec", access{verb: "update", group: "bgplb.io", resource: "bgppeers"}, false),
 		Entry("cannot write IPPools", access{verb: "update", group: "bgplb.io", resource: "ippools"}, false),
 	)

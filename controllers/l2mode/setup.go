@@ -1,0 +1,212 @@
+package l2mode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/controllers/internal/scopedcache"
+	"github.com/bgplb/bgplb/internal/heartbeat"
+	"github.com/bgplb/bgplb/l2"
+)
+
+// Options configure the L2 mode of a speaker.
+type Options struct {
+	// NodeName is the node this speaker runs on.
+	NodeName string
+	// HeartbeatPort is the UDP port speakers exchange heartbeats on
+	// (--l2-heartbeat-port); 0 turns L2 mode off.
+	HeartbeatPort int
+	// HeartbeatInterval and HeartbeatTimeout tune the failure detector
+	// (defaults 100ms and 500ms).
+	HeartbeatInterval, HeartbeatTimeout time.Duration
+	// DefaultClass must match the controller's --default-class.
+	DefaultClass bool
+	// APIStaleAfter is how long without an answer from the API server
+	// makes this speaker's view stale (default 3s).
+	APIStaleAfter time.Duration
+}
+
+// Setup adds the L2 reconciler, its failure detector and its link watcher
+// to the manager. It keeps a cache of its own (every Node, trimmed
+// Services and EndpointSlices) beside the BGP reconciler's.
+func Setup(mgr ctrl.Manager, opts Options) error {
+	if opts.NodeName == "" {
+		return errors.New("l2mode: NodeName is required")
+	}
+	if opts.HeartbeatPort <= 0 {
+		return nil
+	}
+	c, err := scopedcache.New(mgr, map[client.Object]cache.ByObject{
+		&corev1.Node{}:               {Transform: trimNode},
+		&corev1.Service{}:            {Transform: trimService},
+		&discoveryv1.EndpointSlice{}: {Transform: trimEndpointSlice},
+	})
+	if err != nil {
+		return fmt.Errorf("the L2 cache: %w", err)
+	}
+	// A Service's EndpointSlices by an index, not a scan of the namespace.
+	if err := c.IndexField(context.Background(), &discoveryv1.EndpointSlice{}, indexSliceService, func(o client.Object) []string {
+		if svc := o.GetLabels()[discoveryv1.LabelServiceName]; svc != "" {
+			return []string{svc}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("indexing EndpointSlices: %w", err)
+	}
+	log := mgr.GetLogger().WithName("l2").WithValues("node", opts.NodeName)
+	kick := make(chan event.GenericEvent, 1)
+	notify := func() {
+		select {
+		case kick <- event.GenericEvent{Object: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: opts.NodeName}}}:
+		default: // a run is already queued; it will see this change too
+		}
+	}
+	det, err := heartbeat.New(heartbeat.Options{
+		Node: opts.NodeName, Listen: net.JoinHostPort("", strconv.Itoa(opts.HeartbeatPort)),
+		Interval: opts.HeartbeatInterval, Timeout: opts.HeartbeatTimeout,
+		OnChange: notify, Logger: log.WithName("heartbeat"),
+	})
+	if err != nil {
+		return err
+	}
+	resp := l2.New(l2.Options{Logger: log.WithName("responder")})
+	if err := registerStats(func() (float64, float64) {
+		s := resp.Stats()
+		return float64(s.GratuitousARP), float64(s.UnsolicitedNA)
+	}); err != nil {
+		return fmt.Errorf("registering L2 metrics: %w", err)
+	}
+	r := &Reconciler{
+		NodeName: opts.NodeName, Reader: c, Writer: mgr.GetClient(), Responder: resp, Detector: det,
+		Links: l2.Links, HeartbeatPort: opts.HeartbeatPort, DefaultClass: opts.DefaultClass,
+		Recorder: mgr.GetEventRecorder("bgplb-speaker"),
+	}
+	probe := &apiProbe{reader: mgr.GetAPIReader(), node: opts.NodeName, interval: time.Second,
+		staleAfter: opts.APIStaleAfter, active: r.active.Load, onChange: notify}
+	if probe.staleAfter <= 0 {
+		probe.staleAfter = 3 * time.Second
+	}
+	r.APIStale = probe.Stale
+	if err := mgr.Add(probe); err != nil {
+		return fmt.Errorf("adding the API probe: %w", err)
+	}
+	key := reconcile.Request{NamespacedName: types.NamespacedName{Name: opts.NodeName}}
+	one := func(context.Context, client.Object) []reconcile.Request { return []reconcile.Request{key} }
+	enqueue := handler.EnqueueRequestsFromMapFunc(one)
+	b := ctrl.NewControllerManagedBy(mgr).Named("speaker-l2")
+	b = b.WatchesRawSource(source.Kind[client.Object](c, &corev1.Node{}, enqueue, nodeChanged()))
+	for _, obj := range []client.Object{&v1alpha1.L2Advertisement{}, &v1alpha1.IPPool{}, &v1alpha1.IPAllocation{},
+		&corev1.Service{}, &discoveryv1.EndpointSlice{}} {
+		b = b.WatchesRawSource(source.Kind[client.Object](c, obj, enqueue))
+	}
+	b = b.WatchesRawSource(source.Channel(kick, enqueue))
+	if err := b.Complete(r); err != nil {
+		return fmt.Errorf("creating the L2 reconciler: %w", err)
+	}
+	// The detector and the link watcher run on every replica for the
+	// manager's lifetime; the responder stops answering when they end.
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		defer resp.Close()
+		if err := l2.WatchLinks(ctx, notify, func(err error) { log.Error(err, "watching links") }); err != nil {
+			return err
+		}
+		det.Run(ctx)
+		return nil
+	}))
+}
+
+// indexSliceService indexes EndpointSlices by their Service's name (in
+// their namespace).
+const indexSliceService = "l2.bgplb.io/service"
+
+// nodeChanged passes Node updates that matter to L2 ownership: labels,
+// addresses and readiness, not the periodic status heartbeats.
+func nodeChanged() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		o, ok1 := e.ObjectOld.(*corev1.Node)
+		n, ok2 := e.ObjectNew.(*corev1.Node)
+		if !ok1 || !ok2 {
+			return true
+		}
+		return o.UID != n.UID || !equality.Semantic.DeepEqual(o.Labels, n.Labels) ||
+			!equality.Semantic.DeepEqual(o.Status.Addresses, n.Status.Addresses) || nodeReady(o) != nodeReady(n)
+	}}
+}
+
+// trimNode keeps labels, addresses and the Ready condition.
+func trimNode(obj any) (any, error) {
+	n, ok := obj.(*corev1.Node)
+	if !ok {
+		return obj, nil
+	}
+	out := &corev1.Node{ObjectMeta: trimMeta(n.ObjectMeta)}
+	out.Labels = n.Labels
+	out.Status.Addresses = n.Status.Addresses
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			out.Status.Conditions = []corev1.NodeCondition{{Type: c.Type, Status: c.Status}}
+		}
+	}
+	return out, nil
+}
+
+// trimService keeps what Compute reads and the L2 condition (to write it
+// only when it changes).
+func trimService(obj any) (any, error) {
+	s, ok := obj.(*corev1.Service)
+	if !ok {
+		return obj, nil
+	}
+	out := &corev1.Service{ObjectMeta: trimMeta(s.ObjectMeta), Spec: corev1.ServiceSpec{
+		Type: s.Spec.Type, ExternalTrafficPolicy: s.Spec.ExternalTrafficPolicy, LoadBalancerClass: s.Spec.LoadBalancerClass,
+	}}
+	if c := meta.FindStatusCondition(s.Status.Conditions, ConditionL2Announced); c != nil {
+		out.Status.Conditions = []metav1.Condition{*c}
+	}
+	return out, nil
+}
+
+// trimEndpointSlice keeps the Service label and each endpoint's node and
+// conditions.
+func trimEndpointSlice(obj any) (any, error) {
+	s, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return obj, nil
+	}
+	out := &discoveryv1.EndpointSlice{ObjectMeta: trimMeta(s.ObjectMeta), AddressType: s.AddressType}
+	if svc, ok := s.Labels[discoveryv1.LabelServiceName]; ok {
+		out.Labels = map[string]string{discoveryv1.LabelServiceName: svc}
+	}
+	for _, e := range s.Endpoints {
+		out.Endpoints = append(out.Endpoints, discoveryv1.Endpoint{NodeName: e.NodeName, Conditions: e.Conditions})
+	}
+	return out, nil
+}
+
+func trimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Namespace: m.Namespace, Name: m.Name, UID: m.UID, ResourceVersion: m.ResourceVersion,
+		Generation: m.Generation, DeletionTimestamp: m.DeletionTimestamp,
+	}
+}
