@@ -68,6 +68,9 @@ func (s *State) Decide(in ServiceInput, lookup ShareLookup) Decision {
 	if len(d.Verify) > 0 {
 		return d
 	}
+	if in.Manage {
+		d.Outcome.AliasConflicts = in.Req.AliasConflicts
+	}
 	if d.Outcome.Complete() {
 		delete(s.pending, in.Key)
 	} else {

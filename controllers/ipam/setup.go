@@ -56,6 +56,10 @@ type Options struct {
 	Workers int
 	// PoolStatusDelay coalesces pool status writes during bursts (default 500ms).
 	PoolStatusDelay time.Duration
+	// NoMetalLBAliases turns off reading MetalLB's Service annotations
+	// (metallb.io/ and metallb.universe.tf/ loadBalancerIPs, address-pool,
+	// allow-shared-ip) as aliases of bgplb's; they are read by default.
+	NoMetalLBAliases bool
 }
 
 // Setup registers the IPAM controllers (Services and IPPools) with a manager.
@@ -99,12 +103,13 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 
 	sr := &ServiceReconciler{
-		builderState: b,
-		client:       mgr.GetClient(),
-		services:     svcCache,
-		apiReader:    mgr.GetAPIReader(),
-		recorder:     rec,
-		defaultClass: opts.DefaultClass,
+		builderState:   b,
+		client:         mgr.GetClient(),
+		services:       svcCache,
+		apiReader:      mgr.GetAPIReader(),
+		recorder:       rec,
+		defaultClass:   opts.DefaultClass,
+		metallbAliases: !opts.NoMetalLBAliases,
 	}
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("ipam-service").
