@@ -50,7 +50,7 @@ func TestResolveAnnotations(t *testing.T) {
 			conflicts: []string{`metallb.io/loadBalancerIPs="192.0.2.2" is ignored: bgplb.io/load-balancer-ips="192.0.2.1" wins`,
 				`metallb.universe.tf/loadBalancerIPs="192.0.2.3" is ignored`}},
 		{name: "agreeing values are no conflict (order, case, spaces)", aliases: true,
-			ann: map[string]string{ours: "192.0.2.1,2001:db8::1", mlb: " 2001:DB8:0::1 , 192.0.2.1", oursKey: "k", mlbKey: " k ", oursPool: "p", oldPool: "p"},
+			ann:  map[string]string{ours: "192.0.2.1,2001:db8::1", mlb: " 2001:DB8:0::1 , 192.0.2.1", oursKey: "k", mlbKey: " k ", oursPool: "p", oldPool: "p"},
 			want: want{Annotation{ours, "192.0.2.1,2001:db8::1"}, Annotation{oursPool, "p"}, Annotation{oursKey, "k"}}},
 		{name: "sharing key disagrees", aliases: true, ann: map[string]string{oursKey: "a", mlbKey: "b"},
 			want:      want{key: Annotation{oursKey, "a"}},

@@ -71,6 +71,7 @@ func (s *State) Decide(in ServiceInput, lookup ShareLookup) Decision {
 	if in.Manage {
 		d.Outcome.AliasConflicts = in.Req.AliasConflicts
 	}
+	s.dropClaimsLocked(in.Key)
 	if d.Outcome.Complete() {
 		delete(s.pending, in.Key)
 	} else {
