@@ -31,10 +31,11 @@ func Write(w io.Writer, res Result) error {
 			return err
 		}
 		for _, line := range strings.SplitAfter(strings.TrimRight(string(b), "\n"), "\n") {
+			prefix := ""
 			if it.Disabled {
-				bw.WriteString("# ")
+				prefix = "# "
 			}
-			bw.WriteString(strings.TrimRight(line, "\n") + "\n")
+			fmt.Fprintln(bw, prefix+strings.TrimRight(line, "\n"))
 		}
 	}
 	if err := bw.Flush(); err != nil {
