@@ -64,25 +64,31 @@ var _ = Describe("Migration from MetalLB", func() {
 				[]string{"203.0.113.204"}},
 		}
 		pending := []string{"pending-1", "pending-2", "pending-3"}
-		whileStopped(func() {
-			for _, p := range pools {
-				// Not createPool: it waits for the (stopped) controller.
-				Expect(k8s.Create(ctx, p)).To(Succeed())
-				DeferCleanup(func() {
-					deleteSpecServices()
-					deletePoolAndWait(p.Name)
-				})
-			}
-			// The pending ones first: without protection, the controller's
-			// first reconciles could hand them the lowest addresses, which
-			// the others show.
-			for _, name := range pending {
-				createService(ns, name, noClass())
-			}
-			for _, s := range metallbServices {
-				createService(ns, s.name, append([]svcOpt{noClass()}, s.opts...)...)
-				setIngress(ns, s.name, s.ips...)
-			}
+		// bgplb's controller starts after all this exists, with one worker:
+		// the first reconciles then run in the API's list order (by name),
+		// so the pending Services are decided before "pinned", "plain" and
+		// the "share" pair, and would be handed their addresses if the
+		// controller did not protect the addresses Services show.
+		controller.stop()
+		for _, p := range pools {
+			// Not createPool: it waits for the (stopped) controller.
+			Expect(k8s.Create(ctx, p)).To(Succeed())
+			DeferCleanup(func() {
+				deleteSpecServices()
+				deletePoolAndWait(p.Name)
+			})
+		}
+		for _, name := range pending {
+			createService(ns, name, noClass())
+		}
+		for _, s := range metallbServices {
+			createService(ns, s.name, append([]svcOpt{noClass()}, s.opts...)...)
+			setIngress(ns, s.name, s.ips...)
+		}
+		controller = startController(ipam.Options{DefaultClass: true, Workers: 1})
+		DeferCleanup(func() {
+			controller.stop()
+			controller = startController(ipam.Options{DefaultClass: true})
 		})
 
 		for _, s := range metallbServices {
