@@ -101,6 +101,7 @@ test-unit: ## Unit tests, fuzz seeds and component tests (no root needed).
 	$(PHASE)
 	$(GO) test -count=1 $(UNIT_PKGS)
 	cd hack/image && GOWORK=off $(GO) test -count=1 .
+	cd hack/metallbapi && GOWORK=off $(GO) test -count=1 .
 
 test-envtest: ## Ginkgo suites against a real kube-apiserver + etcd.
 	$(PHASE)

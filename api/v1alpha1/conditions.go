@@ -36,6 +36,10 @@ const (
 	ReasonAddressConflict = "AddressConflict"
 	// ReasonReleased (event): a Service gave its addresses back.
 	ReasonReleased = "Released"
+	// ReasonAnnotationConflict (Warning event): a MetalLB annotation alias
+	// disagrees with the annotation that wins (bgplb's own, or metallb.io/
+	// over metallb.universe.tf/); the condition's message says which.
+	ReasonAnnotationConflict = "AnnotationConflict"
 )
 
 // Condition types of an IPPool, and their reasons.

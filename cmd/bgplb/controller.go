@@ -26,6 +26,9 @@ func runController(args []string) error {
 	retryPeriod := fs.Duration("leader-election-retry-period", 2*time.Second, "How often candidates try to acquire or renew the lease.")
 	defaultClass := bindDefaultClass(fs)
 	workers := fs.Int("workers", 16, "Services reconciled concurrently (decisions are serialized; API writes overlap).")
+	metallbAnn := fs.Bool("metallb-annotations", true,
+		"Honour MetalLB's Service annotations (metallb.io/ and metallb.universe.tf/ loadBalancerIPs, address-pool, allow-shared-ip) "+
+			"as aliases of bgplb's; bgplb's own win when both are set. See docs/migrating-from-metallb.md.")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,7 +54,7 @@ func runController(args []string) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	if err := setupController(mgr, controllerOptions{DefaultClass: *defaultClass, Workers: *workers}); err != nil {
+	if err := setupController(mgr, controllerOptions{DefaultClass: *defaultClass, Workers: *workers, MetalLBAnnotations: *metallbAnn}); err != nil {
 		return err
 	}
 	if err := addProbes(mgr); err != nil {
@@ -68,4 +71,6 @@ func runController(args []string) error {
 type controllerOptions struct {
 	DefaultClass bool
 	Workers      int
+	// MetalLBAnnotations: read MetalLB's Service annotations as aliases.
+	MetalLBAnnotations bool
 }

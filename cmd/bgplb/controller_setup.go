@@ -12,7 +12,7 @@ import (
 // setupController registers the IPAM and BGPPeer status reconcilers with
 // the manager.
 func setupController(mgr ctrl.Manager, opts controllerOptions) error {
-	if err := ipam.Setup(mgr, ipam.Options{DefaultClass: opts.DefaultClass, Workers: opts.Workers}); err != nil {
+	if err := ipam.Setup(mgr, ipam.Options{DefaultClass: opts.DefaultClass, Workers: opts.Workers, NoMetalLBAliases: !opts.MetalLBAnnotations}); err != nil {
 		return err
 	}
 	if err := peerstatus.Setup(mgr); err != nil {

@@ -17,6 +17,7 @@ Usage:
   bgplb controller [flags]   allocate addresses from IPPools (Deployment)
   bgplb speaker [flags]      announce addresses over BGP from this node (DaemonSet)
   bgplb version              print the version
+  bgplb migrate metallb      print bgplb objects equivalent to a MetalLB configuration
 
 Run "bgplb <command> -h" for a command's flags.
 `

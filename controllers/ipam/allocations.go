@@ -167,7 +167,7 @@ func (r *ServiceReconciler) stillWanted(ctx context.Context, addr netip.Addr, re
 		if (ref.UID != "" && svc.UID != ref.UID) || !ownership.Qualifies(svc, r.defaultClass) {
 			continue
 		}
-		req, _ := ParseRequest(svc)
+		req, _ := r.parse(svc)
 		if slices.Contains(IngressAddrs(svc), addr) || req.Addrs[allocator.FamilyOf(addr)] == addr {
 			keep = append(keep, v1alpha1.ServiceReference{Namespace: svc.Namespace, Name: svc.Name, UID: svc.UID})
 		}

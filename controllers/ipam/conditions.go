@@ -43,6 +43,9 @@ type Outcome struct {
 	Missing []allocator.Family
 	// MissingWhy explains Missing.
 	MissingWhy string
+	// AliasConflicts are MetalLB annotations ignored because they disagree
+	// with the one that wins; appended to the condition's message.
+	AliasConflicts []string
 }
 
 // Complete reports whether nothing is left to retry.
@@ -88,6 +91,9 @@ func ServiceCondition(o Outcome, generation int64) metav1.Condition {
 	}
 	if len(o.Missing) > 0 && o.Failure == nil {
 		c.Message += fmt.Sprintf("; no %s address yet (%s), added when a pool allows", joinFamilies(o.Missing), o.MissingWhy)
+	}
+	if len(o.AliasConflicts) > 0 {
+		c.Message += "; conflicting annotations, bgplb's own win: " + strings.Join(o.AliasConflicts, "; ")
 	}
 	return c
 }

@@ -68,6 +68,10 @@ func (s *State) Decide(in ServiceInput, lookup ShareLookup) Decision {
 	if len(d.Verify) > 0 {
 		return d
 	}
+	if in.Manage {
+		d.Outcome.AliasConflicts = in.Req.AliasConflicts
+	}
+	s.dropClaimsLocked(in.Key)
 	if d.Outcome.Complete() {
 		delete(s.pending, in.Key)
 	} else {

@@ -85,6 +85,10 @@ func (s *State) obtainRequestedLocked(a netip.Addr, in ServiceInput, ref v1alpha
 		s.joinLocked(rec, ref)
 		return rec, nil
 	}
+	s.unclaimLocked(a, in.Key) // its own status shows it: take it over
+	if other, ok := s.claimedByOtherLocked(a, in.Key); ok {
+		return nil, unavailable("is shown in the status of %s, which the controller has not taken over yet", other)
+	}
 	names := s.alloc.PoolsContaining(a)
 	if len(names) == 0 {
 		for _, p := range s.pools {
@@ -125,6 +129,7 @@ func (s *State) obtainRequestedLocked(a netip.Addr, in ServiceInput, ref v1alpha
 // allocation deleted behind our back). handled=false when the address is in
 // no pool or does not meet the request: then it is allocated normally.
 func (s *State) adoptLocked(a netip.Addr, in ServiceInput, ref v1alpha1.ServiceReference, lookup ShareLookup) (*record, *Failure, bool) {
+	s.unclaimLocked(a, in.Key)
 	if rec := s.recs[a]; rec != nil {
 		if in.Req.Pool != "" && rec.pool != in.Req.Pool {
 			return nil, nil, false

@@ -25,12 +25,17 @@ const maxSharingKeyLen = 253
 type Request struct {
 	// Addrs holds the requested address of each family, if any.
 	Addrs map[allocator.Family]netip.Addr
-	// Pool is the pool named by bgplb.io/ip-pool, if any.
+	// Pool is the pool named by bgplb.io/ip-pool (or its MetalLB alias), if any.
 	Pool string
-	// SharingKey is bgplb.io/sharing-key; empty when the Service does not share.
+	// SharingKey is bgplb.io/sharing-key (or MetalLB's allow-shared-ip);
+	// empty when the Service does not share.
 	SharingKey string
 	// SharingNamespaces are the other namespaces this Service accepts to share with.
 	SharingNamespaces []string
+	// AliasConflicts are MetalLB annotations set on the Service but ignored
+	// because another annotation for the same thing wins (see
+	// ResolveAnnotations); shown in the condition and a Warning event.
+	AliasConflicts []string
 }
 
 // ParseLoadBalancerIPs parses the bgplb.io/load-balancer-ips annotation: a
@@ -38,25 +43,29 @@ type Request struct {
 // "192.0.2.10,2001:db8::10". Whitespace around entries is ignored. Addresses
 // come back in canonical form, in the order given.
 func ParseLoadBalancerIPs(s string) ([]netip.Addr, error) {
+	return parseLoadBalancerIPs(v1alpha1.AnnotationLoadBalancerIPs, s)
+}
+
+// parseLoadBalancerIPs parses an address list read from the annotation
+// name (bgplb's or a MetalLB alias), naming it in errors.
+func parseLoadBalancerIPs(name, s string) ([]netip.Addr, error) {
 	if strings.TrimSpace(s) == "" {
-		return nil, fmt.Errorf("%s is empty: list one address per family, e.g. 192.0.2.10,2001:db8::10",
-			v1alpha1.AnnotationLoadBalancerIPs)
+		return nil, fmt.Errorf("%s is empty: list one address per family, e.g. 192.0.2.10,2001:db8::10", name)
 	}
 	parts := strings.Split(s, ",")
 	if len(parts) > 2 {
-		return nil, fmt.Errorf("%s lists %d addresses: at most one IPv4 and one IPv6 address",
-			v1alpha1.AnnotationLoadBalancerIPs, len(parts))
+		return nil, fmt.Errorf("%s lists %d addresses: at most one IPv4 and one IPv6 address", name, len(parts))
 	}
 	out := make([]netip.Addr, 0, len(parts))
 	for _, p := range parts {
 		a, err := parseServiceAddr(strings.TrimSpace(p))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", v1alpha1.AnnotationLoadBalancerIPs, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		for _, b := range out {
 			if allocator.FamilyOf(a) == allocator.FamilyOf(b) {
 				return nil, fmt.Errorf("%s: %s and %s are both %s: at most one address per family",
-					v1alpha1.AnnotationLoadBalancerIPs, b, a, allocator.FamilyOf(a))
+					name, b, a, allocator.FamilyOf(a))
 			}
 		}
 		out = append(out, a)
@@ -110,18 +119,27 @@ func ParseSharingNamespaces(s string) ([]string, error) {
 	return slices.Compact(out), nil
 }
 
-// ParseRequest reads what a Service asks for. An error means the request is
-// invalid (InvalidRequest); its message is meant for the user.
+// ParseRequest reads what a Service asks for, honouring MetalLB's
+// annotations as aliases (the controller's default). An error means the
+// request is invalid (InvalidRequest); its message is meant for the user.
 func ParseRequest(svc *corev1.Service) (Request, error) {
+	return ParseRequestWith(svc, true)
+}
+
+// ParseRequestWith is ParseRequest with MetalLB's annotation aliases on or
+// off (see ResolveAnnotations). Aliases that are set but lose to another
+// annotation are listed in Request.AliasConflicts.
+func ParseRequestWith(svc *corev1.Service, aliases bool) (Request, error) {
 	req := Request{}
 	ann := svc.Annotations
-	lbIPs, hasAnn := ann[v1alpha1.AnnotationLoadBalancerIPs]
+	res := ResolveAnnotations(ann, aliases)
+	req.AliasConflicts = res.Conflicts
+	lbIPs := res.LoadBalancerIPs
 	switch {
-	case hasAnn && svc.Spec.LoadBalancerIP != "":
-		return req, fmt.Errorf("both spec.loadBalancerIP and the %s annotation are set; use only the annotation",
-			v1alpha1.AnnotationLoadBalancerIPs)
-	case hasAnn:
-		addrs, err := ParseLoadBalancerIPs(lbIPs)
+	case lbIPs.Set() && svc.Spec.LoadBalancerIP != "":
+		return req, fmt.Errorf("both spec.loadBalancerIP and the %s annotation are set; use only the annotation", lbIPs.Name)
+	case lbIPs.Set():
+		addrs, err := parseLoadBalancerIPs(lbIPs.Name, lbIPs.Value)
 		if err != nil {
 			return req, err
 		}
@@ -136,16 +154,16 @@ func ParseRequest(svc *corev1.Service) (Request, error) {
 		}
 		req.Addrs = map[allocator.Family]netip.Addr{allocator.FamilyOf(a): a}
 	}
-	if p, ok := ann[v1alpha1.AnnotationIPPool]; ok {
-		req.Pool = strings.TrimSpace(p)
+	if p := res.IPPool; p.Set() {
+		req.Pool = strings.TrimSpace(p.Value)
 		if errs := validation.IsDNS1123Subdomain(req.Pool); len(errs) > 0 {
-			return req, fmt.Errorf("%s: %q is not a pool name: %s", v1alpha1.AnnotationIPPool, p, errs[0])
+			return req, fmt.Errorf("%s: %q is not a pool name: %s", p.Name, p.Value, errs[0])
 		}
 	}
-	if k, ok := ann[v1alpha1.AnnotationSharingKey]; ok {
-		req.SharingKey = strings.TrimSpace(k)
+	if k := res.SharingKey; k.Set() {
+		req.SharingKey = strings.TrimSpace(k.Value)
 		if req.SharingKey == "" || len(req.SharingKey) > maxSharingKeyLen {
-			return req, fmt.Errorf("%s must be 1 to %d characters", v1alpha1.AnnotationSharingKey, maxSharingKeyLen)
+			return req, fmt.Errorf("%s must be 1 to %d characters", k.Name, maxSharingKeyLen)
 		}
 	}
 	if s, ok := ann[v1alpha1.AnnotationSharingNamespaces]; ok {

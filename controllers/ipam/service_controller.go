@@ -38,6 +38,13 @@ type ServiceReconciler struct {
 	apiReader    client.Reader
 	recorder     events.EventRecorder
 	defaultClass bool
+	// metallbAliases: honour MetalLB's Service annotations (see ResolveAnnotations).
+	metallbAliases bool
+}
+
+// parse reads a Service's request with the controller's alias setting.
+func (r *ServiceReconciler) parse(svc *corev1.Service) (Request, error) {
+	return ParseRequestWith(svc, r.metallbAliases)
 }
 
 // errStale: the status write was based on an older version of the Service.
@@ -159,7 +166,7 @@ func (r *ServiceReconciler) input(ctx context.Context, key types.NamespacedName,
 	}
 	in.Manage, in.UID = true, svc.UID
 	in.Families, in.RequireAll = FamilyNeeds(svc)
-	in.Req, in.ReqErr = ParseRequest(svc)
+	in.Req, in.ReqErr = r.parse(svc)
 	in.Share = ShareInfoOf(svc, in.Req)
 	in.Ingress = IngressAddrs(svc)
 	in.SvcLabels = labels.Set(svc.Labels)
@@ -179,7 +186,7 @@ func (r *ServiceReconciler) lookup(ctx context.Context) ShareLookup {
 		if err := r.services.Get(ctx, k, svc); err != nil || !ownership.Qualifies(svc, r.defaultClass) {
 			return ShareInfo{}, false
 		}
-		req, err := ParseRequest(svc)
+		req, err := r.parse(svc)
 		if err != nil {
 			return ShareInfo{}, false
 		}
@@ -234,6 +241,12 @@ func (r *ServiceReconciler) event(svc *corev1.Service, cur, desired ServiceStatu
 		return
 	}
 	c := desired.Condition
+	if len(d.Outcome.AliasConflicts) > 0 {
+		// Emitted when the condition changes (it lists the conflicts), so
+		// once per new disagreement, not on every reconcile.
+		r.recorder.Eventf(svc, nil, corev1.EventTypeWarning, v1alpha1.ReasonAnnotationConflict, "Allocate",
+			"conflicting annotations, bgplb's own win: %s", strings.Join(d.Outcome.AliasConflicts, "; "))
+	}
 	if c.Status == metav1.ConditionTrue {
 		kind := corev1.EventTypeNormal
 		if c.Reason == v1alpha1.ReasonAddressOutsidePool || c.Reason == v1alpha1.ReasonPoolDeleted {
@@ -299,7 +312,7 @@ func specRelevantChanged(o, n *corev1.Service) bool {
 			return true
 		}
 	}
-	for _, a := range []string{v1alpha1.AnnotationLoadBalancerIPs, v1alpha1.AnnotationIPPool, v1alpha1.AnnotationSharingKey, v1alpha1.AnnotationSharingNamespaces} {
+	for _, a := range RequestAnnotations {
 		ov, ook := o.Annotations[a]
 		nv, nok := n.Annotations[a]
 		if ov != nv || ook != nok {

@@ -56,6 +56,10 @@ type Options struct {
 	Workers int
 	// PoolStatusDelay coalesces pool status writes during bursts (default 500ms).
 	PoolStatusDelay time.Duration
+	// NoMetalLBAliases turns off reading MetalLB's Service annotations
+	// (metallb.io/ and metallb.universe.tf/ loadBalancerIPs, address-pool,
+	// allow-shared-ip) as aliases of bgplb's; they are read by default.
+	NoMetalLBAliases bool
 }
 
 // Setup registers the IPAM controllers (Services and IPPools) with a manager.
@@ -70,7 +74,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	svcQ, poolQ := &queueRef{}, &queueRef{}
 	st.OnRetry = func(keys []svcKey) { svcQ.add(keys...) }
 	st.OnPoolUsage = func(pool string) { poolQ.addAfter(pool, opts.PoolStatusDelay) }
-	b := &builderState{state: st, cache: mgr.GetCache(), reader: mgr.GetClient(), svcQ: svcQ}
+	b := &builderState{state: st, cache: mgr.GetCache(), reader: mgr.GetClient(), svcQ: svcQ, defaultClass: opts.DefaultClass}
 	rec, err := newEventRecorder(mgr, "bgplb-controller")
 	if err != nil {
 		return err
@@ -97,14 +101,16 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err := scopedcache.AddToManager(mgr, svcCache); err != nil {
 		return fmt.Errorf("the Service cache: %w", err)
 	}
+	b.services = svcCache
 
 	sr := &ServiceReconciler{
-		builderState: b,
-		client:       mgr.GetClient(),
-		services:     svcCache,
-		apiReader:    mgr.GetAPIReader(),
-		recorder:     rec,
-		defaultClass: opts.DefaultClass,
+		builderState:   b,
+		client:         mgr.GetClient(),
+		services:       svcCache,
+		apiReader:      mgr.GetAPIReader(),
+		recorder:       rec,
+		defaultClass:   opts.DefaultClass,
+		metallbAliases: !opts.NoMetalLBAliases,
 	}
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("ipam-service").
@@ -146,6 +152,9 @@ type builderState struct {
 	reader client.Reader
 	svcQ   *queueRef
 	mu     sync.Mutex
+	// services and defaultClass find the addresses Services show at start.
+	services     client.Reader
+	defaultClass bool
 }
 
 func (b *builderState) ensureBuilt(ctx context.Context) error {
@@ -167,8 +176,16 @@ func (b *builderState) ensureBuilt(ctx context.Context) error {
 	if err := b.reader.List(ctx, &allocs); err != nil {
 		return fmt.Errorf("listing IPAllocations: %w", err)
 	}
-	keys := b.state.Build(pools.Items, allocs.Items)
-	ctrl.LoggerFrom(ctx).Info("rebuilt allocations", "pools", len(pools.Items), "allocations", len(allocs.Items))
+	var svcs corev1.ServiceList
+	if b.services != nil {
+		// Read-only: the Service cache hands out its own objects.
+		if err := b.services.List(ctx, &svcs); err != nil {
+			return fmt.Errorf("listing Services: %w", err)
+		}
+	}
+	keys, claimed := b.state.BuildClaiming(pools.Items, allocs.Items, ShownBy(svcs.Items, b.defaultClass))
+	ctrl.LoggerFrom(ctx).Info("rebuilt allocations", "pools", len(pools.Items), "allocations", len(allocs.Items),
+		"claimedFromStatus", claimed)
 	// Holders are reconciled so those deleted while we were down release.
 	b.svcQ.add(keys...)
 	return nil

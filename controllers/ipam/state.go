@@ -35,6 +35,10 @@ type State struct {
 	pending map[svcKey]struct{}
 	share   map[svcKey]ShareInfo
 	memo    map[svcKey]statusMemo
+	// claims are status addresses reserved at start for the Service that
+	// shows them until it is decided (claims.go); claimsBy indexes them.
+	claims   map[netip.Addr][]svcKey
+	claimsBy map[svcKey][]netip.Addr
 
 	// OnFreed is called (under the mutex; it must not block) when an
 	// address is freed or pools change, with the Services to retry.
@@ -64,6 +68,8 @@ func NewState() *State {
 		pending:   map[svcKey]struct{}{},
 		share:     map[svcKey]ShareInfo{},
 		memo:      map[svcKey]statusMemo{},
+		claims:    map[netip.Addr][]svcKey{},
+		claimsBy:  map[svcKey][]netip.Addr{},
 	}
 }
 
@@ -72,18 +78,27 @@ func NewState() *State {
 // restart is never handed out again. It returns the Services named by
 // allocations, which must be reconciled (some may be gone).
 func (s *State) Build(pools []v1alpha1.IPPool, allocs []v1alpha1.IPAllocation) []types.NamespacedName {
+	keys, _ := s.BuildClaiming(pools, allocs, nil)
+	return keys
+}
+
+// BuildClaiming is Build, then, before any decision can see the State,
+// claims the addresses Services show that no allocation records (see
+// ClaimShown). It also returns how many it claimed.
+func (s *State) BuildClaiming(pools []v1alpha1.IPPool, allocs []v1alpha1.IPAllocation, shown []ShownAddrs) ([]types.NamespacedName, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.built {
-		return nil
+		return nil, 0
 	}
 	s.setPoolsLocked(BuildPoolViews(pools))
 	var keys []svcKey
 	for i := range allocs {
 		keys = append(keys, s.observeLocked(&allocs[i])...)
 	}
+	n := s.claimShownLocked(shown)
 	s.built = true
-	return keys
+	return keys, n
 }
 
 // Built reports whether Build ran.
