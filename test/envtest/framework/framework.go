@@ -12,6 +12,7 @@ import (
 	goruntime "runtime"
 	"strings"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -65,6 +66,8 @@ type Options struct {
 	// LogDir, when set, receives kube-apiserver.log and etcd.log, so a
 	// failed run can show them with the other processes' logs.
 	LogDir string
+	// CRDs are installed beside bgplb's own (e.g. frr-k8s's: FRRK8sCRDs).
+	CRDs []*apiextensionsv1.CustomResourceDefinition
 }
 
 // Env is a running API server with bgplb's CRDs.
@@ -93,6 +96,7 @@ func Start(opts Options) (*Env, error) {
 	te := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
+		CRDs:                  opts.CRDs,
 		ErrorIfCRDPathMissing: true,
 		Scheme:                Scheme,
 	}
