@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	frrv1beta1 "github.com/metallb/frr-k8s/api/v1beta1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -105,5 +106,6 @@ func newScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(v1alpha1.AddToScheme(s))
+	utilruntime.Must(frrv1beta1.AddToScheme(s)) // the frr-k8s backend's kinds
 	return s
 }

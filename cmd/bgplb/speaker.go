@@ -21,7 +21,12 @@ func runSpeaker(args []string) error {
 	listenPort := fs.Int("bgp-listen-port", 0, "TCP port to accept BGP connections on; 0 (the default) does not listen, the speaker only connects out.")
 	drain := fs.Duration("drain-time", 30*time.Second, "How long a node excluded from load balancers announces its routes with GRACEFUL_SHUTDOWN before withdrawing them.")
 	defaultClass := bindDefaultClass(fs)
+	var backend backendFlags
+	backend.bind(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := backend.validate(); err != nil {
 		return err
 	}
 	if *nodeName == "" {
@@ -40,6 +45,7 @@ func runSpeaker(args []string) error {
 	}
 	stop, err := setupSpeaker(mgr, speakerOptions{
 		NodeName: *nodeName, ListenPort: *listenPort, DrainTime: *drain, DefaultClass: *defaultClass,
+		Backend: backend,
 	})
 	if err != nil {
 		return err
@@ -47,7 +53,7 @@ func runSpeaker(args []string) error {
 	if err := addProbes(mgr); err != nil {
 		return err
 	}
-	log.Info("starting", "version", versionString(), "defaultClass", *defaultClass)
+	log.Info("starting", "version", versionString(), "defaultClass", *defaultClass, "bgpBackend", backend.name)
 	err = mgr.Start(ctrl.SetupSignalHandler())
 	if stop != nil {
 		stop()
@@ -64,4 +70,6 @@ type speakerOptions struct {
 	ListenPort   int
 	DrainTime    time.Duration
 	DefaultClass bool
+	// Backend says who runs BGP: the embedded GoBGP server or frr-k8s.
+	Backend backendFlags
 }

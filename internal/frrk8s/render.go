@@ -262,10 +262,12 @@ func ConfigName(node string) string { return objectName("bgplb-" + node) }
 // objects of its own node.
 func SecretName(node, peer string) string { return objectName("bgplb-" + node + "-" + peer) }
 
-// objectName keeps a name within the 253 characters of a DNS subdomain:
-// a longer one is cut and given a hash of the whole, so names stay unique.
-func objectName(s string) string {
-	const limit = 253
+// objectName keeps a name within the 253 characters of a DNS subdomain.
+func objectName(s string) string { return ShortName(s, 253) }
+
+// ShortName returns s if it has at most limit characters, else s cut and
+// given a hash of the whole, so that shortened names stay distinct.
+func ShortName(s string, limit int) string {
 	if len(s) <= limit {
 		return s
 	}
