@@ -76,14 +76,18 @@ func advertised(node, addr string) func() []string {
 	return func() []string { return neighbor(frrConfig(node)(), addr).ToAdvertise.Allowed.Prefixes }
 }
 
+// advertiseAll creates, for the spec, a BGPAdvertisement of every pool
+// to every peer with a community, a large community and a local preference.
+func advertiseAll() {
+	create(&v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: uniq("adv")}, Spec: v1alpha1.BGPAdvertisementSpec{
+		Communities:      []v1alpha1.Community{"65000:100"},
+		LargeCommunities: []v1alpha1.LargeCommunity{"65000:1:2"},
+		LocalPref:        ptrTo(int64(200)),
+	}})
+}
+
 var _ = Describe("The frr-k8s backend", func() {
-	BeforeEach(func() {
-		create(&v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: uniq("adv")}, Spec: v1alpha1.BGPAdvertisementSpec{
-			Communities:      []v1alpha1.Community{"65000:100"},
-			LargeCommunities: []v1alpha1.LargeCommunity{"65000:1:2"},
-			LocalPref:        ptrTo(int64(200)),
-		}})
-	})
+	BeforeEach(advertiseAll)
 
 	It("writes one FRRConfiguration per node with its peers, prefixes, communities and local preference, owned by its BGPNodeStatus", func() {
 		announced("203.0.113.10", false, "node-b")
