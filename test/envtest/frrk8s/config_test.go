@@ -217,7 +217,7 @@ var _ = Describe("The frr-k8s backend", func() {
 	It("leaves other components' FRRConfigurations alone and restores its own when deleted", func() {
 		other := &frrv1beta1.FRRConfiguration{
 			ObjectMeta: metav1.ObjectMeta{Namespace: frrNS, Name: "metallb-node-a"},
-			Spec: frrv1beta1.FRRConfigurationSpec{BGP: frrv1beta1.BGPConfig{Routers: []frrv1beta1.Router{{ASN: localASN, Prefixes: []string{"198.51.100.0/24"}}}}},
+			Spec:       frrv1beta1.FRRConfigurationSpec{BGP: frrv1beta1.BGPConfig{Routers: []frrv1beta1.Router{{ASN: localASN, Prefixes: []string{"198.51.100.0/24"}}}}},
 		}
 		create(other)
 		announced("203.0.113.15", false, "node-a")

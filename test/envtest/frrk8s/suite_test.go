@@ -43,8 +43,8 @@ const (
 )
 
 var (
-	env    *framework.Env
-	k8s    client.WithWatch
+	env      *framework.Env
+	k8s      client.WithWatch
 	ctx      = context.Background()
 	speakers = map[string]*speakerRun{}
 	// stopPeerStatus stops the controller's BGPPeer status reconciler.
