@@ -52,18 +52,16 @@ func setupSpeakerFRRK8s(mgr ctrl.Manager, opts speakerOptions) (stop func(), err
 	if err != nil {
 		return nil, err
 	}
-	h, err := speaker.Setup(mgr, speaker.Options{
+	// The node's BGPNodeStatus is not marked stopped on exit, unlike with
+	// GoBGP: FRR keeps running the sessions, so "Idle" would be false; the
+	// next speaker reports them again.
+	if _, err := speaker.Setup(mgr, speaker.Options{
 		NodeName: opts.NodeName, BGP: b, DrainTime: opts.DrainTime, DefaultClass: &opts.DefaultClass,
-	})
-	if err != nil {
+	}); err != nil {
 		return nil, err
 	}
 	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		if err := h.MarkStopped(ctx, "speaker stopped (frr-k8s keeps the node's BGP configuration meanwhile)"); err != nil {
-			log.Error(err, "recording the stop in BGPNodeStatus")
-		}
+		log.Info("speaker stopped; frr-k8s keeps the node's BGP configuration and sessions")
 	}, nil
 }
 
