@@ -63,6 +63,10 @@ type Options struct {
 	Resync time.Duration
 }
 
+// unknownState is BGPNodeStatus's "Unknown": frr-k8s has not reported the
+// session.
+const unknownState = bgp.SessionState(v1alpha1.SessionUnknown)
+
 // DefaultNamespace is where frr-k8s runs by default.
 const DefaultNamespace = "frr-k8s-system"
 
@@ -216,9 +220,19 @@ func (b *Backend) Status(ctx context.Context) ([]bgp.PeerStatus, error) {
 	b.sessions = frrk8s.Sessions(peers, b.rendered, list.Items, b.sessions, b.now())
 	out := make([]bgp.PeerStatus, len(b.sessions))
 	copy(out, b.sessions)
-	if b.problem != "" {
-		for i := range out {
-			out[i].LastError = b.problem
+	if b.problem == "" {
+		return out, nil
+	}
+	reported := make(map[string]bool, len(out))
+	for i := range out {
+		out[i].LastError = b.problem
+		reported[out[i].Name] = true
+	}
+	// Peers frr-k8s reports nothing about (yet) carry the problem too, in
+	// the state the node status would show anyway.
+	for _, p := range peers {
+		if _, ok := b.rendered[p.Name]; ok && !reported[p.Name] {
+			out = append(out, bgp.PeerStatus{Name: p.Name, Address: p.Address, State: unknownState, LastError: b.problem})
 		}
 	}
 	return out, nil
