@@ -54,8 +54,8 @@ var _ = Describe("frr-k8s's own controller", Ordered, func() {
 		Expect(ctl.Start()).To(Succeed())
 		DeferCleanup(func() {
 			_ = ctl.Process.Signal(syscall.SIGTERM)
-			done := make(chan error, 1)
-			go func() { done <- ctl.Wait() }()
+			done := make(chan struct{})
+			go func() { _ = ctl.Wait(); close(done) }()
 			select {
 			case <-done:
 			case <-time.After(30 * time.Second):
