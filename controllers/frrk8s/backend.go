@@ -25,6 +25,7 @@ import (
 	"github.com/go-logr/logr"
 	frrv1beta1 "github.com/metallb/frr-k8s/api/v1beta1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/events"
@@ -35,6 +36,7 @@ import (
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/bgp"
 	"github.com/bgplb/bgplb/controllers/internal/scopedcache"
+	"github.com/bgplb/bgplb/controllers/speaker"
 	"github.com/bgplb/bgplb/internal/frrk8s"
 )
 
@@ -95,6 +97,7 @@ type Backend struct {
 	rendered map[string]int // peers in the written FRRConfiguration -> prefixes sent
 	sessions []bgp.PeerStatus
 	problem  string // what frr-k8s last reported wrong, "" if nothing
+	reported bool   // frr-k8s has reported on the node (FRRNodeState)
 	writes   int
 }
 
@@ -169,6 +172,11 @@ func New(mgr ctrl.Manager, opts Options) (*Backend, error) {
 	return b, nil
 }
 
+var (
+	_ speaker.BGP               = (*Backend)(nil)
+	_ speaker.ConditionReporter = (*Backend)(nil)
+)
+
 // Apply records the node's whole desired state; the writer expresses it.
 // It returns what frr-k8s cannot express (those peers are left out), as
 // bgp.Speaker.Apply returns its invalid peers.
@@ -236,6 +244,22 @@ func (b *Backend) Status(ctx context.Context) ([]bgp.PeerStatus, error) {
 		}
 	}
 	return out, nil
+}
+
+// Conditions implements speaker.ConditionReporter: ConditionFRRK8sConfigured.
+func (b *Backend) Conditions(now time.Time) []metav1.Condition {
+	b.statusMu.Lock()
+	defer b.statusMu.Unlock()
+	c := metav1.Condition{Type: ConditionFRRK8sConfigured, LastTransitionTime: metav1.NewTime(now.Truncate(time.Second))}
+	switch {
+	case b.problem != "":
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, ReasonFRRK8sFailed, b.problem
+	case b.reported:
+		c.Status, c.Reason, c.Message = metav1.ConditionTrue, ReasonFRRK8sApplied, "frr-k8s applied the node's FRRConfigurations"
+	default:
+		c.Status, c.Reason, c.Message = metav1.ConditionUnknown, ReasonFRRK8sPending, "frr-k8s has not reported on this node yet (FRRNodeState)"
+	}
+	return []metav1.Condition{c}
 }
 
 // Writes is the number of FRRConfiguration writes so far (for tests and

@@ -216,13 +216,14 @@ func wakeOn(wake func()) toolscache.ResourceEventHandler {
 func (w *writer) observeNodeState(ctx context.Context) {
 	b := w.b
 	var ns frrv1beta1.FRRNodeState
-	problem := ""
+	problem, reported := "", false
 	if err := b.reader.Get(ctx, types.NamespacedName{Name: b.opts.NodeName}, &ns); err == nil {
 		problem = NodeStateProblem(ns.Status)
+		reported = ns.Status.LastConversionResult != "" || ns.Status.LastReloadResult != ""
 	}
 	b.statusMu.Lock()
 	changed := problem != b.problem
-	b.problem = problem
+	b.problem, b.reported = problem, reported
 	b.statusMu.Unlock()
 	if !changed || b.recorder == nil {
 		return
@@ -236,11 +237,19 @@ func (w *writer) observeNodeState(ctx context.Context) {
 	}
 }
 
-// Event reasons of the frr-k8s backend.
+// Event reasons of the frr-k8s backend, also the reasons of its condition.
 const (
 	ReasonFRRK8sFailed  = "FRRK8sConfigurationFailed"
 	ReasonFRRK8sApplied = "FRRK8sConfigurationApplied"
+	// ReasonFRRK8sPending: frr-k8s has not reported on the node yet.
+	ReasonFRRK8sPending = "FRRK8sNotReported"
 )
+
+// ConditionFRRK8sConfigured is the BGPNodeStatus condition of the frr-k8s
+// backend: True when frr-k8s's FRRNodeState reports that it merged the
+// node's FRRConfigurations and FRR took them, False with frr-k8s's message
+// when it reports a problem, Unknown before it reports.
+const ConditionFRRK8sConfigured = "FRRK8sConfigured"
 
 // NodeStateProblem describes what an FRRNodeState reports wrong ("" when
 // both the merge of the node's FRRConfigurations and FRR's reload

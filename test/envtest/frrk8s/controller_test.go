@@ -99,6 +99,7 @@ var _ = Describe("frr-k8s's own controller", Ordered, func() {
 			ContainSubstring("set local-preference 200"),
 		))
 		Eventually(conversion).Should(Equal("success"))
+		Eventually(frrCondition("node-a")).Should(HaveField("Status", metav1.ConditionTrue))
 	})
 
 	It("renders a file the installed FRR accepts (frr-reload.py --test)", func() {

@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -91,12 +92,15 @@ var _ = Describe("Status with the frr-k8s backend", func() {
 		Eventually(nodeSessions("node-a")).Should(ContainElement(And(session("rtr-a", v1alpha1.SessionEstablished),
 			HaveField("LastError", ContainSubstring("different asns")))))
 		Eventually(eventReasons("BGPNodeStatus", "node-a")).Should(ContainElement("FRRK8sConfigurationFailed"))
+		Eventually(frrCondition("node-a")).Should(And(HaveField("Status", metav1.ConditionFalse),
+			HaveField("Reason", "FRRK8sConfigurationFailed"), HaveField("Message", ContainSubstring("different asns"))))
 
 		By("frr-k8s succeeds again")
 		st.Status.LastConversionResult = "success"
 		Expect(k8s.Status().Update(ctx, st)).To(Succeed())
 		Eventually(nodeSessions("node-a")).Should(ContainElement(And(session("rtr-a", v1alpha1.SessionEstablished), HaveField("LastError", BeEmpty()))))
 		Eventually(eventReasons("BGPNodeStatus", "node-a")).Should(ContainElement("FRRK8sConfigurationApplied"))
+		Eventually(frrCondition("node-a")).Should(And(HaveField("Status", metav1.ConditionTrue), HaveField("Reason", "FRRK8sConfigurationApplied")))
 	})
 })
 
@@ -114,5 +118,19 @@ func eventReasons(kind, name string) func() []string {
 			}
 		}
 		return out
+	}
+}
+
+// frrCondition polls the FRRK8sConfigured condition of a node's BGPNodeStatus.
+func frrCondition(node string) func() metav1.Condition {
+	return func() metav1.Condition {
+		var st v1alpha1.BGPNodeStatus
+		if err := k8s.Get(ctx, types.NamespacedName{Name: node}, &st); err != nil {
+			return metav1.Condition{}
+		}
+		if c := meta.FindStatusCondition(st.Status.Conditions, "FRRK8sConfigured"); c != nil {
+			return *c
+		}
+		return metav1.Condition{}
 	}
 }
