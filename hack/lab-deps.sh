@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the lab's prerequisites are here: root, iproute2 (ip netns),
-# ping (iputils-ping) and FRR (zebra, bgpd, bfdd, vtysh, the frr user). As
+# ping (iputils-ping), FRR (zebra, bgpd, bfdd, vtysh, the frr user) and
+# frr-reload.py (frr-pythontools: the frr-k8s backend's specs check with it
+# that FRR accepts what frr-k8s renders). As
 # root it installs what is missing with apt-get; otherwise it says exactly
 # what to run.
 #   hack/lab-deps.sh          install when possible
@@ -18,7 +20,7 @@ for a in "$@"; do
 	*) ;; # other arguments are ignored, as before
 	esac
 done
-pkgs=(frr iproute2 iputils-ping)
+pkgs=(frr frr-pythontools iproute2 iputils-ping)
 ((cluster)) && pkgs+=(containerd runc containernetworking-plugins iptables util-linux)
 
 frr_bin() { # the FRR daemons live in /usr/lib/frr on Debian
@@ -34,6 +36,7 @@ missing() {
 	for d in zebra bgpd bfdd vtysh; do frr_bin "$d" || frr=0; done
 	id frr >/dev/null 2>&1 || frr=0
 	((frr)) || m+=("frr")
+	[[ -x /usr/lib/frr/frr-reload.py ]] || m+=("frr-pythontools")
 	if ((cluster)); then
 		command -v containerd >/dev/null 2>&1 && command -v ctr >/dev/null 2>&1 || m+=("containerd")
 		command -v runc >/dev/null 2>&1 || m+=("runc")

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	frrv1beta1 "github.com/metallb/frr-k8s/api/v1beta1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -119,6 +120,7 @@ func newScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(v1alpha1.AddToScheme(s))
+	utilruntime.Must(frrv1beta1.AddToScheme(s)) // the frr-k8s backend's kinds
 	return s
 }
 

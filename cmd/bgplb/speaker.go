@@ -25,7 +25,12 @@ func runSpeaker(args []string) error {
 	gcPercent := fs.Int("gc-percent", speakerGCPercent,
 		"Go garbage collector target (as GOGC): heap growth allowed between collections, in percent of the live heap. Ignored when $GOGC is set.")
 	l2Port := fs.Int("l2-heartbeat-port", 0, "UDP port the speakers exchange L2-mode heartbeats on, node to node (the manifests set 7947); 0 turns L2 mode (L2Advertisement) off.")
+	var backend backendFlags
+	backend.bind(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := backend.validate(); err != nil {
 		return err
 	}
 	if *nodeName == "" {
@@ -48,6 +53,7 @@ func runSpeaker(args []string) error {
 	stop, err := setupSpeaker(mgr, speakerOptions{
 		NodeName: *nodeName, ListenPort: *listenPort, DrainTime: *drain, DefaultClass: *defaultClass,
 		L2HeartbeatPort: *l2Port,
+		Backend:         backend,
 	})
 	if err != nil {
 		return err
@@ -55,7 +61,7 @@ func runSpeaker(args []string) error {
 	if err := addProbes(mgr); err != nil {
 		return err
 	}
-	log.Info("starting", "version", versionString(), "defaultClass", *defaultClass)
+	log.Info("starting", "version", versionString(), "defaultClass", *defaultClass, "bgpBackend", backend.name)
 	err = common.startManager(mgr)
 	if stop != nil {
 		stop()
@@ -81,4 +87,6 @@ type speakerOptions struct {
 	DefaultClass bool
 	// L2HeartbeatPort is --l2-heartbeat-port (0: L2 mode off).
 	L2HeartbeatPort int
+	// Backend says who runs BGP: the embedded GoBGP server or frr-k8s.
+	Backend backendFlags
 }

@@ -39,6 +39,12 @@ import (
 // Either way the node's BGPNodeStatus is then marked stopped (best effort).
 func setupSpeaker(mgr ctrl.Manager, opts speakerOptions) (stop func(), err error) {
 	log := ctrl.Log.WithName("speaker").WithValues("node", opts.NodeName)
+	if opts.Backend.name == backendFRRK8s {
+		return setupSpeakerFRRK8s(mgr, opts)
+	}
+	if err := addFRRK8sCleanup(mgr, opts); err != nil {
+		return nil, err
+	}
 	if opts.ListenPort < 0 || opts.ListenPort > 65535 {
 		return nil, fmt.Errorf("--bgp-listen-port %d is not a TCP port (0 turns listening off)", opts.ListenPort)
 	}

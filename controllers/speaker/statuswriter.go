@@ -95,6 +95,11 @@ func (w *nodeStatusWriter) sync(ctx context.Context) error {
 		return nil
 	}
 	next := ComputeNodeStatus(view, observed, cur.Status, now)
+	if cr, ok := w.bgp.(ConditionReporter); ok {
+		for _, c := range cr.Conditions(now) {
+			meta.SetStatusCondition(&next.Conditions, c)
+		}
+	}
 	if exists && equality.Semantic.DeepEqual(cur.Status, next) {
 		return nil
 	}

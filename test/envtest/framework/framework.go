@@ -12,11 +12,13 @@ import (
 	goruntime "runtime"
 	"strings"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	frrv1beta1 "github.com/metallb/frr-k8s/api/v1beta1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -27,6 +29,7 @@ var Scheme = func() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(v1alpha1.AddToScheme(s))
+	utilruntime.Must(frrv1beta1.AddToScheme(s)) // for suites with frr-k8s's CRDs (FRRK8sCRDs)
 	return s
 }()
 
@@ -65,6 +68,8 @@ type Options struct {
 	// LogDir, when set, receives kube-apiserver.log and etcd.log, so a
 	// failed run can show them with the other processes' logs.
 	LogDir string
+	// CRDs are installed beside bgplb's own (e.g. frr-k8s's: FRRK8sCRDs).
+	CRDs []*apiextensionsv1.CustomResourceDefinition
 }
 
 // Env is a running API server with bgplb's CRDs.
@@ -93,6 +98,7 @@ func Start(opts Options) (*Env, error) {
 	te := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
+		CRDs:                  opts.CRDs,
 		ErrorIfCRDPathMissing: true,
 		Scheme:                Scheme,
 	}
