@@ -61,6 +61,7 @@ type Reconciler struct {
 	APIStale func() bool
 
 	mu          sync.Mutex
+	followUps   followUps
 	mine        map[netip.Addr]l2election.Owner
 	contested   map[netip.Addr]bool
 	lastPayload string
@@ -142,11 +143,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result
 		}
 	}
 	r.generation, r.contested = g, contested
+	// Gained addresses get a second burst after followUpDelay.
+	now := time.Now()
+	if r.followUps == nil {
+		r.followUps = followUps{}
+	}
+	due, next := r.followUps.due(now, func(ip netip.Addr) bool { _, ok := mine[ip]; return ok })
+	kept = append(kept, due...)
 	if len(kept) > 0 {
 		r.Responder.Announce(kept)
 	}
 	for ip := range mine {
 		if _, had := r.mine[ip]; !had {
+			r.followUps[ip] = now.Add(followUpDelay)
+			if next == 0 || followUpDelay < next {
+				next = followUpDelay
+			}
 			ownershipChanges.WithLabelValues("gained").Inc()
 			log.Info("answering ARP/NDP for the address", "address", ip, "interfaces", mine[ip].Interfaces)
 		}
@@ -165,9 +177,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result
 		// Some interface could not be served (no such interface, no
 		// address of the family): retry, the rest is served meanwhile.
 		log.Error(setErr, "answering for some addresses")
-		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+		if next == 0 || 5*time.Second < next {
+			next = 5 * time.Second
+		}
 	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{RequeueAfter: next}, nil
 }
 
 // publish sends the payload in the heartbeats when it changed.
