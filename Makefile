@@ -145,8 +145,11 @@ N ?= 1000
 bench-ipam: build ## IPAM benchmark: N Services (default 1000) vs the API server's ceiling; prints one line of figures.
 	$(ENVTEST_ASSETS) && $(GO) run ./test/bench/ipam -n $(N) -bin $(BIN)/bgplb
 
+# Extra speaker flags for bench-speaker, e.g. SPEAKER_ARGS=--l2-heartbeat-port=17947 (L2 mode on).
+SPEAKER_ARGS ?=
+
 bench-speaker: build ## Speaker benchmark: one node's speaker with N Services (default 1000): burst, CPU per change, memory; prints one line of figures.
-	$(ENVTEST_ASSETS) && $(GO) run ./test/bench/speaker -n $(N) -bin $(BIN)/bgplb
+	$(ENVTEST_ASSETS) && $(GO) run ./test/bench/speaker -n $(N) -bin $(BIN)/bgplb -speaker-args '$(SPEAKER_ARGS)'
 
 bench-speaker-change: ## Go benchmark: speaker CPU for one Service change on top of 1k/10k/100k Services (in-memory stores, real embedded GoBGP); prints figures.
 	$(GO) test -count=1 -run '^$$' -bench ServiceChange -benchtime 150000x -timeout 30m ./controllers/speaker/

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -58,8 +59,13 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return nil
 	}
 	c, err := scopedcache.New(mgr, map[client.Object]cache.ByObject{
-		&corev1.Node{}:               {Transform: trimNode},
-		&corev1.Service{}:            {Transform: trimService},
+		&corev1.Node{}: {Transform: trimNode},
+		// Only LoadBalancer Services (a Service that stops being one is
+		// seen deleted): the cluster's others would cost memory for nothing.
+		&corev1.Service{}: {
+			Field:     fields.OneTermEqualSelector("spec.type", string(corev1.ServiceTypeLoadBalancer)),
+			Transform: trimService,
+		},
 		&discoveryv1.EndpointSlice{}: {Transform: trimEndpointSlice},
 	})
 	if err != nil {

@@ -75,6 +75,7 @@ type options struct {
 	bin                 string
 	logFile             string
 	heapProfile         string
+	speakerArgs         string
 	cpuProfile          string
 	settle              time.Duration
 }
@@ -89,6 +90,7 @@ func main() {
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "write the speaker's heap profile, taken after the burst, to this file")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the speaker taken during the changes to this file")
 	flag.DurationVar(&o.settle, "settle", 10*time.Second, "time the speaker gets after the burst before its memory is read")
+	flag.StringVar(&o.speakerArgs, "speaker-args", "", "extra flags for the speaker, space-separated (e.g. --l2-heartbeat-port=17947: L2 mode on, as the manifests run it)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintf(os.Stderr, "bench-speaker: %v\n", err)
@@ -370,9 +372,9 @@ func startSpeaker(cfg *rest.Config, o options) (*speakerProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	child, err := benchutil.StartChild(cfg, o.bin, []string{"speaker", "--node-name", nodeName,
+	child, err := benchutil.StartChild(cfg, o.bin, append([]string{"speaker", "--node-name", nodeName,
 		"--metrics-bind-address", metricsAddr, "--metrics-secure=false",
-		"--health-probe-bind-address", "0", "--pprof-bind-address", pprofAddr}, o.logFile)
+		"--health-probe-bind-address", "0", "--pprof-bind-address", pprofAddr}, strings.Fields(o.speakerArgs)...), o.logFile)
 	if err != nil {
 		return nil, err
 	}
