@@ -69,6 +69,36 @@ func convertAdvertisement(a *BGPAdvertisement, aliases map[string]string) Item {
 	return it
 }
 
+func convertL2Advertisement(a *L2Advertisement) Item {
+	it := Item{Comments: []string{"From MetalLB L2Advertisement " + source(a.ObjectMeta)}}
+	note := func(format string, args ...any) { it.Comments = append(it.Comments, fmt.Sprintf(format, args...)) }
+	s := &a.Spec
+	out := &v1alpha1.L2Advertisement{ObjectMeta: objectMeta(a.ObjectMeta)}
+	out.APIVersion, out.Kind = v1alpha1.GroupVersion.String(), "L2Advertisement"
+	spec := &out.Spec
+	spec.IPPools = s.IPAddressPools
+	spec.IPPoolSelector = firstSelector(s.IPAddressPoolSelectors, "spec.ipAddressPoolSelectors", "ipPoolSelector",
+		"fewer pools are announced than under MetalLB", note)
+	spec.NodeSelector = firstSelector(s.NodeSelectors, "spec.nodeSelectors", "nodeSelector", "fewer nodes may answer than under MetalLB", note)
+	for _, i := range s.Interfaces {
+		spec.Interfaces = append(spec.Interfaces, v1alpha1.InterfaceName(i))
+	}
+	if len(s.Interfaces) == 0 {
+		note("spec.interfaces empty: MetalLB answers on every interface, bgplb on the interface whose subnet holds the address " +
+			"(a node without one is not eligible); list the interfaces to answer on others")
+	}
+	if len(s.ServiceSelectors) > 0 {
+		note("spec.serviceSelectors not mapped: bgplb answers for every address of the selected pools; "+
+			"to announce only some Services, give them a pool of their own (%d selector(s) dropped, so MORE is announced than under MetalLB)", len(s.ServiceSelectors))
+	}
+	if len(s.PreferredNodeSelectors) > 0 {
+		note("spec.preferredNodeSelectors not mapped: bgplb spreads owners evenly over the eligible nodes (%d preference(s) dropped); "+
+			"narrow nodeSelector to keep addresses off some nodes", len(s.PreferredNodeSelectors))
+	}
+	it.Object = out
+	return it
+}
+
 // labelSet lets a MetalLB pool's labels be matched by a selector.
 func labelSet(m map[string]string) labels.Set { return labels.Set(m) }
 

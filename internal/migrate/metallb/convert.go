@@ -3,7 +3,6 @@ package metallb
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -79,7 +78,7 @@ func Convert(cfg *Config) Result {
 			"MetalLB BFDProfile %s: bgplb has no BFD profiles; its settings are written into the BGPPeers that use it (spec.bfd)", source(b.ObjectMeta))}})
 	}
 	for i := range cfg.L2Advertisements {
-		res.Items = append(res.Items, l2Item(&cfg.L2Advertisements[i]))
+		res.Items = append(res.Items, convertL2Advertisement(&cfg.L2Advertisements[i]))
 	}
 	return res
 }
@@ -143,9 +142,6 @@ func convertPool(p *IPAddressPool, cfg *Config) Item {
 			"allocateTo.serviceSelector", "this pool now serves fewer Services than under MetalLB", note)
 		out.Spec.AllocateTo = to
 	}
-	if announcedOnlyByL2(p, cfg) {
-		note("only L2Advertisements select this pool: bgplb gives its addresses out but no BGPAdvertisement announces them (bgplb has no L2 mode yet)")
-	}
 	it.Object = out
 	return it
 }
@@ -182,42 +178,4 @@ func firstSelector(sels []metav1.LabelSelector, from, to, narrower string, note 
 	}
 	s := sels[0]
 	return &s
-}
-
-// announcedOnlyByL2 reports whether some L2Advertisement selects the pool
-// and no BGPAdvertisement does.
-func announcedOnlyByL2(p *IPAddressPool, cfg *Config) bool {
-	sel := func(pools []string, sels []metav1.LabelSelector) bool {
-		if len(pools) == 0 && len(sels) == 0 {
-			return true
-		}
-		if slices.Contains(pools, p.Name) {
-			return true
-		}
-		for _, s := range sels {
-			if ls, err := metav1.LabelSelectorAsSelector(&s); err == nil && ls.Matches(labelSet(p.Labels)) {
-				return true
-			}
-		}
-		return false
-	}
-	l2 := false
-	for _, a := range cfg.L2Advertisements {
-		l2 = l2 || sel(a.Spec.IPAddressPools, a.Spec.IPAddressPoolSelectors)
-	}
-	for _, a := range cfg.BGPAdvertisements {
-		if sel(a.Spec.IPAddressPools, a.Spec.IPAddressPoolSelectors) {
-			return false
-		}
-	}
-	return l2
-}
-
-func l2Item(a *L2Advertisement) Item {
-	return Item{Comments: []string{
-		"MetalLB L2Advertisement " + source(a.ObjectMeta) + " not converted: bgplb has no L2 (ARP/NDP) mode in this version,",
-		"so nothing would answer ARP/NDP for these addresses. Either keep MetalLB for the Services it serves in L2 mode",
-		"(give the others loadBalancerClass bgplb.io/bgp and run both bgplb binaries with --default-class=false),",
-		"or announce these pools over BGP with a BGPAdvertisement.",
-	}}
 }

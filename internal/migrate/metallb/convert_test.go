@@ -3,9 +3,11 @@ package metallb
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -201,15 +203,34 @@ func TestConvertFields(t *testing.T) {
 			}
 			return ""
 		}},
-		{"L2Advertisement, Community, BFDProfile, ConfigMap: comments only", func(t *testing.T) string {
-			var l2, comm, bfd, skipped bool
+		{"L2Advertisement: pools, selectors, interfaces; what does not map is said", func(t *testing.T) string {
 			for _, it := range res.Items {
-				l2 = l2 || it.Object == nil && hasComment(it, "L2Advertisement metallb-system/l2 not converted: bgplb has no L2")
+				a, ok := it.Object.(*v1alpha1.L2Advertisement)
+				if !ok {
+					continue
+				}
+				if !slices.Equal(a.Spec.IPPools, []string{"l2only"}) || a.Spec.IPPoolSelector == nil ||
+					a.Spec.IPPoolSelector.MatchLabels["mode"] != "l2" || a.Spec.NodeSelector == nil ||
+					a.Spec.NodeSelector.MatchLabels["rack"] != "r3" || !slices.Equal(a.Spec.Interfaces, []v1alpha1.InterfaceName{"eth0"}) {
+					return fmt.Sprintf("L2Advertisement spec %+v", a.Spec)
+				}
+				for _, c := range []string{"spec.serviceSelectors not mapped", "spec.preferredNodeSelectors not mapped"} {
+					if !hasComment(it, c) {
+						return "no comment on " + c
+					}
+				}
+				return ""
+			}
+			return "no L2Advertisement"
+		}},
+		{"Community, BFDProfile, ConfigMap: comments only", func(t *testing.T) string {
+			var comm, bfd, skipped bool
+			for _, it := range res.Items {
 				comm = comm || it.Object == nil && hasComment(it, "Community metallb-system/communities")
 				bfd = bfd || it.Object == nil && hasComment(it, "BFDProfile metallb-system/fast")
 				skipped = skipped || hasComment(it, "ConfigMap metallb-system/unrelated is not a MetalLB object")
 			}
-			if !l2 || !comm || !bfd || !skipped {
+			if !comm || !bfd || !skipped {
 				return "a comment-only item is missing"
 			}
 			return ""
@@ -229,7 +250,7 @@ func TestConvertEdgeCases(t *testing.T) {
 		name, in string
 		check    func(res Result) bool
 	}{
-		{"pool served only by L2 is flagged", `
+		{"an L2Advertisement without interfaces says how bgplb picks them", `
 apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
 metadata: {name: p, namespace: m}
@@ -238,7 +259,10 @@ spec: {addresses: [192.0.2.0/28]}
 apiVersion: metallb.io/v1beta1
 kind: L2Advertisement
 metadata: {name: l, namespace: m}
-`, func(res Result) bool { return hasComment(res.Items[0], "only L2Advertisements select this pool") }},
+`, func(res Result) bool {
+			_, ok := res.Items[1].Object.(*v1alpha1.L2Advertisement)
+			return ok && hasComment(res.Items[1], "spec.interfaces empty")
+		}},
 		{"same name in two namespaces", `
 apiVersion: metallb.io/v1beta1
 kind: IPAddressPool

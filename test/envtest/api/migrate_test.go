@@ -48,7 +48,7 @@ var _ = Describe("bgplb migrate metallb output", func() {
 			Expect(err).NotTo(HaveOccurred(), "%s %s, converted with comments %q", kind, obj.GetName(), it.Comments)
 			kinds[kind]++
 		}
-		Expect(kinds).To(Equal(map[string]int{"IPPool": 4, "BGPPeer": 3, "BGPAdvertisement": 2, "Secret": 2}))
+		Expect(kinds).To(Equal(map[string]int{"IPPool": 4, "BGPPeer": 3, "BGPAdvertisement": 2, "L2Advertisement": 1, "Secret": 2}))
 		Expect(disabled).To(Equal(1))
 	})
 })
