@@ -102,6 +102,9 @@ func TestRouterRecordsRoutesAndUpdates(t *testing.T) {
 	// Withdraw: gone from the table, recorded in order.
 	apply(t, s, bgp.State{ASN: speakerASN, RouterID: netip.MustParseAddr("192.0.2.1"), Peers: []bgp.Peer{peer}})
 	eventually(t, "the withdrawal", func() bool { return len(r.RoutesFrom(speaker)) == 0 })
+	// The update log may record the withdrawal a moment after the table
+	// drops the route (seen under load in CI).
+	eventually(t, "the withdrawal's record", func() bool { return len(r.UpdatesFor(prefix)) >= 2 })
 	ups := r.UpdatesFor(prefix)
 	if len(ups) != 2 || ups[0].Withdraw || !ups[1].Withdraw || !ups[0].HasCommunity("65535:0") {
 		t.Errorf("updates = %+v", ups)

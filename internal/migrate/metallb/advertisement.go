@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
@@ -98,9 +97,6 @@ func convertL2Advertisement(a *L2Advertisement) Item {
 	it.Object = out
 	return it
 }
-
-// labelSet lets a MetalLB pool's labels be matched by a selector.
-func labelSet(m map[string]string) labels.Set { return labels.Set(m) }
 
 // onlyPrintable keeps a user's value readable in a comment line.
 func onlyPrintable(s string) string {
