@@ -11,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/controllers/internal/scopedcache"
+	"github.com/bgplb/bgplb/controllers/internal/trim"
 	"github.com/bgplb/bgplb/internal/heartbeat"
 	"github.com/bgplb/bgplb/l2"
 )
@@ -64,9 +64,9 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		// seen deleted): the cluster's others would cost memory for nothing.
 		&corev1.Service{}: {
 			Field:     fields.OneTermEqualSelector("spec.type", string(corev1.ServiceTypeLoadBalancer)),
-			Transform: trimService,
+			Transform: trim.Service(ConditionL2Announced), // to write the condition only when it changes
 		},
-		&discoveryv1.EndpointSlice{}: {Transform: trimEndpointSlice},
+		&discoveryv1.EndpointSlice{}: {Transform: trim.EndpointSlice(nil)},
 	})
 	if err != nil {
 		return fmt.Errorf("the L2 cache: %w", err)
@@ -166,7 +166,7 @@ func trimNode(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
-	out := &corev1.Node{ObjectMeta: trimMeta(n.ObjectMeta)}
+	out := &corev1.Node{ObjectMeta: trim.Meta(n.ObjectMeta)}
 	out.Labels = n.Labels
 	out.Status.Addresses = n.Status.Addresses
 	for _, c := range n.Status.Conditions {
@@ -175,44 +175,4 @@ func trimNode(obj any) (any, error) {
 		}
 	}
 	return out, nil
-}
-
-// trimService keeps what Compute reads and the L2 condition (to write it
-// only when it changes).
-func trimService(obj any) (any, error) {
-	s, ok := obj.(*corev1.Service)
-	if !ok {
-		return obj, nil
-	}
-	out := &corev1.Service{ObjectMeta: trimMeta(s.ObjectMeta), Spec: corev1.ServiceSpec{
-		Type: s.Spec.Type, ExternalTrafficPolicy: s.Spec.ExternalTrafficPolicy, LoadBalancerClass: s.Spec.LoadBalancerClass,
-	}}
-	if c := meta.FindStatusCondition(s.Status.Conditions, ConditionL2Announced); c != nil {
-		out.Status.Conditions = []metav1.Condition{*c}
-	}
-	return out, nil
-}
-
-// trimEndpointSlice keeps the Service label and each endpoint's node and
-// conditions.
-func trimEndpointSlice(obj any) (any, error) {
-	s, ok := obj.(*discoveryv1.EndpointSlice)
-	if !ok {
-		return obj, nil
-	}
-	out := &discoveryv1.EndpointSlice{ObjectMeta: trimMeta(s.ObjectMeta), AddressType: s.AddressType}
-	if svc, ok := s.Labels[discoveryv1.LabelServiceName]; ok {
-		out.Labels = map[string]string{discoveryv1.LabelServiceName: svc}
-	}
-	for _, e := range s.Endpoints {
-		out.Endpoints = append(out.Endpoints, discoveryv1.Endpoint{NodeName: e.NodeName, Conditions: e.Conditions})
-	}
-	return out, nil
-}
-
-func trimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
-	return metav1.ObjectMeta{
-		Namespace: m.Namespace, Name: m.Name, UID: m.UID, ResourceVersion: m.ResourceVersion,
-		Generation: m.Generation, DeletionTimestamp: m.DeletionTimestamp,
-	}
 }

@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/controllers/internal/scopedcache"
+	"github.com/bgplb/bgplb/controllers/internal/trim"
 )
 
 // Options configure the speaker's controllers.
@@ -172,20 +172,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
 }
 
 // trimService keeps the fields of a Service that the speaker reads.
-func trimService(obj any) (any, error) {
-	s, ok := obj.(*corev1.Service)
-	if !ok {
-		return obj, nil // e.g. a deletion tombstone
-	}
-	return &corev1.Service{
-		ObjectMeta: trimMeta(s.ObjectMeta),
-		Spec: corev1.ServiceSpec{
-			Type:                  s.Spec.Type,
-			ExternalTrafficPolicy: s.Spec.ExternalTrafficPolicy,
-			LoadBalancerClass:     s.Spec.LoadBalancerClass,
-		},
-	}, nil
-}
+var trimService = trim.Service()
 
 // trimEndpointSlice returns the transform that keeps, of an EndpointSlice,
 // its Service label and only the endpoint that decides anything on this
@@ -194,41 +181,25 @@ func trimService(obj any) (any, error) {
 // on the trimmed slice, and a Service with hundreds of endpoints costs the
 // speaker one.
 func trimEndpointSlice(nodeName string) toolscache.TransformFunc {
-	return func(obj any) (any, error) {
-		s, ok := obj.(*discoveryv1.EndpointSlice)
-		if !ok {
-			return obj, nil
-		}
-		out := &discoveryv1.EndpointSlice{ObjectMeta: trimMeta(s.ObjectMeta), AddressType: s.AddressType}
-		if svc, ok := s.Labels[discoveryv1.LabelServiceName]; ok {
-			out.Labels = map[string]string{discoveryv1.LabelServiceName: svc}
-		}
+	return trim.EndpointSlice(func(eps []discoveryv1.Endpoint) []discoveryv1.Endpoint {
 		var keep *discoveryv1.Endpoint
-		for i := range s.Endpoints {
-			e := &s.Endpoints[i]
+		for i := range eps {
+			e := &eps[i]
 			if !endpointUsable(e.Conditions) {
 				continue
 			}
 			if e.NodeName != nil && *e.NodeName == nodeName {
-				keep = e
-				break
+				return []discoveryv1.Endpoint{*e}
 			}
 			if keep == nil {
 				keep = e
 			}
 		}
-		if keep != nil {
-			out.Endpoints = []discoveryv1.Endpoint{{NodeName: keep.NodeName, Conditions: keep.Conditions}}
+		if keep == nil {
+			return nil
 		}
-		return out, nil
-	}
-}
-
-func trimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
-	return metav1.ObjectMeta{
-		Namespace: m.Namespace, Name: m.Name, UID: m.UID, ResourceVersion: m.ResourceVersion,
-		Generation: m.Generation, DeletionTimestamp: m.DeletionTimestamp,
-	}
+		return []discoveryv1.Endpoint{*keep}
+	})
 }
 
 // newStores gets the informers of the big kinds from the cache (creating

@@ -1,9 +1,7 @@
 package frrk8s_test
 
 import (
-	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -11,13 +9,9 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/bgplb/bgplb/test/envtest/framework"
 )
@@ -37,32 +31,9 @@ var _ = Describe("Switching backends with the bgplb binary", Ordered, func() {
 		bin, err = framework.Binary(dir)
 		Expect(err).NotTo(HaveOccurred())
 		By("granting a user exactly the speaker's generated roles plus config/components/frr-k8s's")
-		user := "bgplb-speaker-frr"
-		for _, path := range []string{
-			filepath.Join(framework.RepoRoot(), "config", "rbac", "speaker", "role.yaml"),
-			filepath.Join(framework.RepoRoot(), "config", "components", "frr-k8s", "rbac.yaml"),
-		} {
-			for _, o := range readYAML(path) {
-				if o.GetKind() != "Role" && o.GetKind() != "ClusterRole" {
-					continue // bound to the user below instead of the ServiceAccount
-				}
-				o.SetName("test-" + o.GetName())
-				create(o)
-				subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}
-				ref := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: o.GetKind(), Name: o.GetName()}
-				if o.GetKind() == "ClusterRole" {
-					create(&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: o.GetName()}, Subjects: subject, RoleRef: ref})
-				} else {
-					create(&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: o.GetNamespace(), Name: o.GetName()}, Subjects: subject, RoleRef: ref})
-				}
-			}
-		}
-		u, err := env.AddUser(envtest.User{Name: user}, nil)
+		kubeconfig, err = env.UserKubeconfig(ctx, dir, "bgplb-speaker-frr",
+			"config/rbac/speaker/role.yaml", "config/components/frr-k8s/rbac.yaml")
 		Expect(err).NotTo(HaveOccurred())
-		kc, err := u.KubeConfig()
-		Expect(err).NotTo(HaveOccurred())
-		kubeconfig = filepath.Join(dir, "kubeconfig")
-		Expect(os.WriteFile(kubeconfig, kc, 0o600)).To(Succeed())
 	})
 
 	run := func(backend string) *exec.Cmd {
@@ -136,23 +107,3 @@ var _ = Describe("Switching backends with the bgplb binary", Ordered, func() {
 		Eventually(advertised("node-a", "127.0.0.2")).Should(ContainElement("203.0.113.19/32"))
 	})
 })
-
-// readYAML reads the objects of a multi-document YAML file.
-func readYAML(path string) []*unstructured.Unstructured {
-	GinkgoHelper()
-	f, err := os.Open(path)
-	Expect(err).NotTo(HaveOccurred())
-	defer f.Close()
-	var out []*unstructured.Unstructured
-	dec := yaml.NewYAMLOrJSONDecoder(f, 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			Expect(err.Error()).To(Equal("EOF"))
-			return out
-		}
-		if len(u.Object) > 0 {
-			out = append(out, u)
-		}
-	}
-}

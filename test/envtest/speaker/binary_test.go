@@ -2,9 +2,7 @@ package speaker_test
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -12,11 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 	. "github.com/onsi/gomega/gstruct"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/bgp/bgptest"
@@ -41,24 +35,8 @@ var _ = Describe("The bgplb speaker binary", Ordered, func() {
 		Expect(err).NotTo(HaveOccurred())
 
 		By("granting the generated speaker roles to a user")
-		user := "bgplb-speaker-binary"
-		for _, o := range readYAML(filepath.Join(framework.RepoRoot(), "config", "rbac", "speaker", "role.yaml")) {
-			o.SetName("test-" + o.GetName())
-			create(o)
-			subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}
-			ref := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: o.GetKind(), Name: o.GetName()}
-			if o.GetKind() == "ClusterRole" {
-				create(&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: o.GetName()}, Subjects: subject, RoleRef: ref})
-			} else {
-				create(&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: o.GetNamespace(), Name: o.GetName()}, Subjects: subject, RoleRef: ref})
-			}
-		}
-		u, err := env.AddUser(envtest.User{Name: user}, nil)
+		kubeconfig, err = env.UserKubeconfig(ctx, dir, "bgplb-speaker-binary", "config/rbac/speaker/role.yaml")
 		Expect(err).NotTo(HaveOccurred())
-		kc, err := u.KubeConfig()
-		Expect(err).NotTo(HaveOccurred())
-		kubeconfig = filepath.Join(dir, "kubeconfig")
-		Expect(os.WriteFile(kubeconfig, kc, 0o600)).To(Succeed())
 
 		By("a router that wants a TCP-MD5 password from a Secret")
 		rtrE, err = bgptest.Start(bgptest.Options{ASN: 65005, Address: mustAddr("127.0.0.6")})
@@ -135,23 +113,3 @@ var _ = Describe("The bgplb speaker binary", Ordered, func() {
 		Expect(after.ReceivedNotifications).To(BeNumerically(">", before.ReceivedNotifications), "a Cease")
 	})
 })
-
-// readYAML decodes the documents of a YAML file.
-func readYAML(path string) []*unstructured.Unstructured {
-	GinkgoHelper()
-	f, err := os.Open(path)
-	Expect(err).NotTo(HaveOccurred())
-	defer f.Close()
-	var out []*unstructured.Unstructured
-	dec := yaml.NewYAMLOrJSONDecoder(f, 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			Expect(err.Error()).To(Equal("EOF"))
-			return out
-		}
-		if len(u.Object) > 0 {
-			out = append(out, u)
-		}
-	}
-}
