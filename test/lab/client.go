@@ -2,15 +2,19 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -117,6 +121,7 @@ type Probe struct {
 	mu      sync.Mutex
 	ok      int
 	failed  int
+	resets  []time.Time
 	errs    []string
 	answers map[string]int
 	cancel  context.CancelFunc
@@ -126,6 +131,11 @@ type Probe struct {
 // ProbeResult is what a Probe counted.
 type ProbeResult struct {
 	OK, Failed int
+	// Resets are the times of the failures that were connections reset
+	// by the other end after they had been established (counted in
+	// Failed too): what an ECMP next-hop change does to a connection in
+	// flight, as opposed to one that cannot be made.
+	Resets []time.Time
 	// Errors are the first failures, with their time.
 	Errors []string
 	// Answers counts the answers by key (see StartProbe).
@@ -149,7 +159,9 @@ func (c *Client) StartProbe(urls []string, interval time.Duration, key func(body
 	one := func(u string) {
 		defer wg.Done()
 		defer func() { <-inflight }()
-		body, err := get(ctx, hc, u)
+		var connected atomic.Bool
+		traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }})
+		body, err := get(traced, hc, u)
 		if ctx.Err() != nil {
 			return // stopped, not failed
 		}
@@ -157,6 +169,9 @@ func (c *Client) StartProbe(urls []string, interval time.Duration, key func(body
 		defer p.mu.Unlock()
 		if err != nil {
 			p.failed++
+			if connected.Load() && errors.Is(err, syscall.ECONNRESET) {
+				p.resets = append(p.resets, time.Now())
+			}
 			if len(p.errs) < 10 {
 				p.errs = append(p.errs, time.Now().Format("15:04:05.000")+" "+err.Error())
 			}
@@ -215,7 +230,7 @@ func get(ctx context.Context, hc *http.Client, url string) (string, error) {
 func (p *Probe) Result() ProbeResult {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return ProbeResult{OK: p.ok, Failed: p.failed, Errors: slices.Clone(p.errs), Answers: maps.Clone(p.answers)}
+	return ProbeResult{OK: p.ok, Failed: p.failed, Resets: slices.Clone(p.resets), Errors: slices.Clone(p.errs), Answers: maps.Clone(p.answers)}
 }
 
 // Stop ends the probe, waits for its last request, and returns the counts.

@@ -18,10 +18,36 @@ const speakerDrainTime = 30 * time.Second
 
 const excludeLabel = "node.kubernetes.io/exclude-from-external-load-balancers"
 
+// ecmpChange is a span of time in which the spec changed the routers' ECMP
+// sets. A router hashes each connection onto one next hop; when the set
+// changes, some connections move to another node, which has no conntrack
+// entry for them and resets the ones in flight (docs/operations.md,
+// "Draining a node"). No other failure is allowed.
+type ecmpChange struct {
+	what       string
+	start, end time.Time
+}
+
+// resetSlack is how long after a change a reset may still arrive: the
+// request in flight sees it one round trip (on a busy machine, a scheduling
+// delay) after the router switched.
+const resetSlack = 2 * time.Second
+
+// unexplainedResets returns the resets outside every change (plus slack).
+func unexplainedResets(resets []time.Time, changes []ecmpChange) []string {
+	var out []string
+	for _, t := range resets {
+		if !slices.ContainsFunc(changes, func(c ecmpChange) bool { return !t.Before(c.start) && !t.After(c.end.Add(resetSlack)) }) {
+			out = append(out, t.Format("15:04:05.000"))
+		}
+	}
+	return out
+}
+
 // drainSpecs: taking a node out the documented way (docs/operations.md):
 // the exclude label, then kubectl drain; and back with uncordon.
 func drainSpecs() {
-	It("labelled excluded, the node announces GRACEFUL_SHUTDOWN, then withdraws; kubectl drain evicts its pods; traffic never fails; uncordon brings it back", func(ctx SpecContext) {
+	It("labelled excluded, the node announces GRACEFUL_SHUTDOWN, then withdraws; kubectl drain evicts its pods; no connection fails but those in flight when an ECMP set changes; uncordon brings it back", func(ctx SpecContext) {
 		const node = "n3"
 		addrs := hello(ctx)
 		DeferCleanup(func(ctx SpecContext) {
@@ -63,6 +89,7 @@ func drainSpecs() {
 			}
 			g.Expect(seen).To(HaveLen(len(cl.Lab.Routers())*len(addrs)), "routers that moved traffic off %s on GRACEFUL_SHUTDOWN", node)
 		}, speakerDrainTime, 100*time.Millisecond).Should(Succeed())
+		changes := []ecmpChange{{"GRACEFUL_SHUTDOWN moves traffic off " + node, labelled, time.Now()}}
 		fmt.Fprintf(GinkgoWriter, "GRACEFUL_SHUTDOWN seen and %s out of the kernel routes after %v\n", node, seen)
 
 		By("the node withdrawing after the drain time")
@@ -89,10 +116,14 @@ func drainSpecs() {
 		}
 
 		By("kubectl uncordon " + node + " and removing the label")
+		back := time.Now()
 		kubectlOK(ctx, "uncordon", node)
 		kubectlOK(ctx, "label", "node", node, excludeLabel+"-")
 		for _, a := range addrs {
 			expectRouted(a, allNodes()...)
+		}
+		changes = append(changes, ecmpChange{node + " back in the routes", back, time.Now()})
+		for _, a := range addrs {
 			for _, r := range cl.Lab.Routers() {
 				v, err := viewOf(r, a)
 				Expect(err).NotTo(HaveOccurred())
@@ -106,6 +137,8 @@ func drainSpecs() {
 		Eventually(func() ([]string, error) { return readyPodNodes(ctx, helloNS, "app="+helloName) }).Should(Equal(allNodes()))
 		res := probe.Stop()
 		report("drain: client connections", res)
-		Expect(res.Failed).To(BeZero(), "connections failed during the drain:\n%s", strings.Join(res.Errors, "\n"))
+		AddReportEntry("drain: connections reset in flight by an ECMP change", len(res.Resets))
+		Expect(res.Failed-len(res.Resets)).To(BeZero(), "connections failed, other than by a reset in flight, during the drain:\n%s", strings.Join(res.Errors, "\n"))
+		Expect(unexplainedResets(res.Resets, changes)).To(BeEmpty(), "connections reset outside the ECMP changes %+v:\n%s", changes, strings.Join(res.Errors, "\n"))
 	}, SpecTimeout(5*time.Minute))
 }
