@@ -59,6 +59,9 @@ type Reconciler struct {
 	// APIStale reports whether this speaker has lost the API server (nil:
 	// never).
 	APIStale func() bool
+	// APIReader reads past the cache (nil: the condition is written
+	// again whenever the cache lags behind this node's own last write).
+	APIReader client.Reader
 
 	mu          sync.Mutex
 	followUps   followUps
@@ -66,6 +69,8 @@ type Reconciler struct {
 	contested   map[netip.Addr]bool
 	lastPayload string
 	generation  uint64
+	// written is the condition text this node last wrote per Service.
+	written map[types.NamespacedName]string
 	// active: some L2Advertisement exists (the API probe runs only then).
 	active atomic.Bool
 }
@@ -172,7 +177,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result
 	r.mine = mine
 	ownedAddresses.Set(float64(len(mine)))
 
-	r.writeStatus(ctx, in.Services, d, owners)
+	// A peer alive but not heard from yet (the detector just added it)
+	// has unknown links, so this node's owners may not be the cluster's:
+	// its first heartbeat runs this again, and the condition is written
+	// then, once, instead of once per node that elected itself meanwhile.
+	if !unheardPeer(in.Peers) {
+		r.writeStatus(ctx, in.Services, d, owners)
+	}
 	if setErr != nil {
 		// Some interface could not be served (no such interface, no
 		// address of the family): retry, the rest is served meanwhile.
@@ -294,6 +305,11 @@ func peerAddrs(selected []string, nodes []corev1.Node, port int) map[string][]ne
 // change, by one node; none while nothing changes.
 func (r *Reconciler) writeStatus(ctx context.Context, svcs map[types.NamespacedName]*corev1.Service, d Desired, owners map[netip.Addr]l2election.Owner) {
 	log := logf.FromContext(ctx)
+	for key := range r.written {
+		if _, ok := svcs[key]; !ok {
+			delete(r.written, key)
+		}
+	}
 	fallback := fallbackWriter(d)
 	for key, addrs := range addressesByService(d.Services) {
 		svc := svcs[key]
@@ -309,6 +325,10 @@ func (r *Reconciler) writeStatus(ctx context.Context, svcs map[types.NamespacedN
 			cur.Message == msg && cur.Status == status && cur.Reason == reason {
 			continue
 		}
+		text := string(status) + "/" + reason + ": " + msg
+		if r.written[key] == text && r.alreadyWritten(ctx, key, status, reason, msg) {
+			continue // the cache has not seen this node's own write yet
+		}
 		cond := metav1.Condition{Type: ConditionL2Announced, Status: status, Reason: reason, Message: msg,
 			LastTransitionTime: metav1.Now(), ObservedGeneration: svc.Generation}
 		p, err := patch.Status(types.StrategicMergePatchType, "", corev1.ServiceStatus{Conditions: []metav1.Condition{cond}})
@@ -322,9 +342,39 @@ func (r *Reconciler) writeStatus(ctx context.Context, svcs map[types.NamespacedN
 			continue
 		}
 		statusWrites.WithLabelValues("success").Inc()
+		if r.written == nil {
+			r.written = map[types.NamespacedName]string{}
+		}
+		r.written[key] = text
 		if r.Recorder != nil {
 			r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, ReasonOwnerChanged, "AnnounceL2",
 				"L2: %s (written by %s)", msg, r.NodeName)
 		}
 	}
+}
+
+// alreadyWritten reads the Service past the cache: whether its condition
+// already says this (the cache lags behind this node's last write, which
+// would otherwise be written, with its event, a second time).
+func (r *Reconciler) alreadyWritten(ctx context.Context, key types.NamespacedName, status metav1.ConditionStatus, reason, msg string) bool {
+	if r.APIReader == nil {
+		return false
+	}
+	var svc corev1.Service
+	if err := r.APIReader.Get(ctx, key, &svc); err != nil {
+		return false
+	}
+	cur := meta.FindStatusCondition(svc.Status.Conditions, ConditionL2Announced)
+	return cur != nil && cur.Status == status && cur.Reason == reason && cur.Message == msg
+}
+
+// unheardPeer reports whether some peer counts as alive but has sent no
+// heartbeat yet.
+func unheardPeer(peers map[string]heartbeat.Peer) bool {
+	for _, p := range peers {
+		if p.Alive && p.Payload == nil {
+			return true
+		}
+	}
+	return false
 }

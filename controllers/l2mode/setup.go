@@ -46,6 +46,19 @@ type Options struct {
 	// APIStaleAfter is how long without an answer from the API server
 	// makes this speaker's view stale (default 3s).
 	APIStaleAfter time.Duration
+
+	// HeartbeatHost is the address heartbeats are received on (default:
+	// every address of the node). Tests that run several speakers in one
+	// process give each its own loopback address, the Node's InternalIP.
+	HeartbeatHost string
+	// Links, WatchLinks and Responder replace the node's links, their
+	// netlink watch and the ARP/NDP responder (default: package l2's), for
+	// tests that run several speakers in one process without raw sockets.
+	// With a Responder given, the responder's counters are not registered
+	// as metrics (they are the real responder's).
+	Links      func() ([]l2.Link, error)
+	WatchLinks func(ctx context.Context, changed func(), onError func(error)) error
+	Responder  Responder
 }
 
 // Setup adds the L2 reconciler, its failure detector and its link watcher
@@ -89,24 +102,35 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		}
 	}
 	det, err := heartbeat.New(heartbeat.Options{
-		Node: opts.NodeName, Listen: net.JoinHostPort("", strconv.Itoa(opts.HeartbeatPort)),
+		Node: opts.NodeName, Listen: net.JoinHostPort(opts.HeartbeatHost, strconv.Itoa(opts.HeartbeatPort)),
 		Interval: opts.HeartbeatInterval, Timeout: opts.HeartbeatTimeout,
 		OnChange: notify, Logger: log.WithName("heartbeat"),
 	})
 	if err != nil {
 		return err
 	}
-	resp := l2.New(l2.Options{Logger: log.WithName("responder")})
-	if err := registerStats(func() (float64, float64) {
-		s := resp.Stats()
-		return float64(s.GratuitousARP), float64(s.UnsolicitedNA)
-	}); err != nil {
-		return fmt.Errorf("registering L2 metrics: %w", err)
+	resp, closeResp := opts.Responder, func() {}
+	if resp == nil {
+		l2r := l2.New(l2.Options{Logger: log.WithName("responder")})
+		resp, closeResp = l2r, l2r.Close
+		if err := registerStats(func() (float64, float64) {
+			s := l2r.Stats()
+			return float64(s.GratuitousARP), float64(s.UnsolicitedNA)
+		}); err != nil {
+			return fmt.Errorf("registering L2 metrics: %w", err)
+		}
+	}
+	links, watchLinks := opts.Links, opts.WatchLinks
+	if links == nil {
+		links = l2.Links
+	}
+	if watchLinks == nil {
+		watchLinks = l2.WatchLinks
 	}
 	r := &Reconciler{
 		NodeName: opts.NodeName, Reader: c, Writer: mgr.GetClient(), Responder: resp, Detector: det,
-		Links: l2.Links, HeartbeatPort: opts.HeartbeatPort, DefaultClass: opts.DefaultClass,
-		Recorder: mgr.GetEventRecorder("bgplb-speaker"),
+		Links: links, HeartbeatPort: opts.HeartbeatPort, DefaultClass: opts.DefaultClass,
+		Recorder: mgr.GetEventRecorder("bgplb-speaker"), APIReader: mgr.GetAPIReader(),
 	}
 	probe := &apiProbe{reader: mgr.GetAPIReader(), node: opts.NodeName, interval: time.Second,
 		staleAfter: opts.APIStaleAfter, active: r.active.Load, onChange: notify}
@@ -133,8 +157,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	// The detector and the link watcher run on every replica for the
 	// manager's lifetime; the responder stops answering when they end.
 	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		defer resp.Close()
-		if err := l2.WatchLinks(ctx, notify, func(err error) { log.Error(err, "watching links") }); err != nil {
+		defer closeResp()
+		if err := watchLinks(ctx, notify, func(err error) { log.Error(err, "watching links") }); err != nil {
 			return err
 		}
 		det.Run(ctx)
