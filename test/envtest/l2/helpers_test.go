@@ -272,13 +272,21 @@ func announced(ip netip.Addr, node string) string {
 var ownerRE = regexp.MustCompile(`^True/Announced: \S+ on (node-[abc]) \(eth0\)$`)
 
 // ownerOf waits until the Service's condition names one owner for its one
-// address and that node alone answers for it, and returns the node.
-func ownerOf(ns, name string, ip netip.Addr) string {
+// address, other than the nodes in not, and that node alone answers for
+// it, and returns the node.
+func ownerOf(ns, name string, ip netip.Addr, not ...string) string {
 	GinkgoHelper()
-	Eventually(l2Condition(ns, name)).Should(MatchRegexp(ownerRE.String()), "%s/%s should be announced", ns, name)
-	owner := ownerRE.FindStringSubmatch(l2Condition(ns, name)())[1]
-	Eventually(answering(ip)).Should(Equal([]string{owner + " eth0"}), "only the owner in the condition should answer for %s", ip)
-	return owner
+	owner := func() string {
+		if m := ownerRE.FindStringSubmatch(l2Condition(ns, name)()); m != nil {
+			return m[1]
+		}
+		return ""
+	}
+	Eventually(owner).Should(And(Not(BeEmpty()), Not(BeElementOf(not))),
+		"%s/%s should be announced by a node other than %v: %s", ns, name, not, l2Condition(ns, name)())
+	o := owner()
+	Eventually(answering(ip)).Should(Equal([]string{o + " eth0"}), "only the owner in the condition should answer for %s", ip)
+	return o
 }
 
 // expectOwner waits until the condition names node as the owner of ip and

@@ -34,8 +34,7 @@ var _ = Describe("The L2Announced condition and events", func() {
 		// An owner change: the owner is excluded from load balancers.
 		setNodeLabel(owner, excludeLabel, "")
 		DeferCleanup(removeNodeLabel, owner, excludeLabel)
-		next := ownerOf(ns, "web", ip)
-		Expect(next).NotTo(Equal(owner))
+		next := ownerOf(ns, "web", ip, owner)
 		Eventually(l2Events(ns, "web")).Should(ConsistOf(
 			"Normal: L2: "+ip.String()+" on "+owner+" (eth0) (written by "+owner+")",
 			"Normal: L2: "+ip.String()+" on "+next+" (eth0) (written by "+next+")",

@@ -176,6 +176,9 @@ type speakerNode struct {
 // with the heartbeat on the node's own address.
 func (n *speakerNode) start() {
 	GinkgoHelper()
+	if n.cancel != nil {
+		return // running
+	}
 	mgr := newManager(n.name)
 	Expect(l2mode.Setup(mgr, l2mode.Options{
 		NodeName: n.name, DefaultClass: true,
