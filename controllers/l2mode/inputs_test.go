@@ -218,4 +218,10 @@ func TestServiceSummary(t *testing.T) {
 	if w := fallbackWriter(Compute(in)); w != "n2" {
 		t.Fatalf("fallback writer %q, want the first Ready, alive, selected node n2", w)
 	}
+	// No node selected at all: the first Ready node, alive or not (no
+	// speaker hears the others then).
+	in.Advs[0].Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"no": "such"}}
+	if w := fallbackWriter(Compute(in)); w != "n2" {
+		t.Fatalf("fallback writer with no node selected %q, want the first Ready node n2", w)
+	}
 }

@@ -2,6 +2,7 @@ package l2mode
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -74,10 +75,23 @@ func writerOf(addrs []netip.Addr, owners map[netip.Addr]l2election.Owner, fallba
 }
 
 // fallbackWriter is the first selected node, by name, that is Ready and
-// alive: it reports Services no node is eligible for.
+// alive: it reports Services no node is eligible for. When no
+// L2Advertisement selects any node, no speaker hears the others, so it is
+// the first Ready node by name (every speaker agrees from the Nodes
+// alone); else a Service whose advertisement stopped selecting nodes
+// would keep naming its old owner.
 func fallbackWriter(d Desired) string {
 	for _, name := range d.Selected {
 		if n := d.Nodes[name]; n.Ready && n.Alive {
+			return name
+		}
+	}
+	if len(d.Selected) > 0 {
+		return ""
+	}
+	names := slices.Sorted(maps.Keys(d.Nodes))
+	for _, name := range names {
+		if d.Nodes[name].Ready {
 			return name
 		}
 	}

@@ -329,13 +329,3 @@ func l2Events(ns, name string) func() []string {
 		return out
 	}
 }
-
-// other is a node that is not any of the given ones.
-func other(not ...string) string {
-	for _, n := range nodeNames {
-		if !slices.Contains(not, n) {
-			return n
-		}
-	}
-	return ""
-}

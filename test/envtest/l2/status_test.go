@@ -3,6 +3,7 @@ package l2_test
 import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 )
@@ -57,5 +58,20 @@ var _ = Describe("The L2Announced condition and events", func() {
 		Eventually(answering(ip)).Should(BeEmpty())
 		Eventually(l2Events(ns, "local")).Should(ContainElement(
 			"Normal: L2: " + ip.String() + " on no node (none is eligible) (written by node-a)"))
+	})
+
+	It("is False with NoEligibleNode when the advertisement selects no node, instead of naming the old owner", func() {
+		ns := newNamespace("status")
+		createPool("st-nosel", "198.51.100.88/29", nil)
+		createAdv("st-nosel", v1alpha1.L2AdvertisementSpec{IPPools: []string{"st-nosel"}})
+		createService(ns, "web", nil, inPool("st-nosel"))
+		ip := addressOf(ns, "web")
+		ownerOf(ns, "web", ip)
+
+		updateAdv("st-nosel", func(a *v1alpha1.L2Advertisement) {
+			a.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"l2.test/none": "yes"}}
+		})
+		Eventually(l2Condition(ns, "web")).Should(Equal("False/NoEligibleNode: " + ip.String() + " on no node (none is eligible)"))
+		Eventually(answering(ip)).Should(BeEmpty())
 	})
 })
