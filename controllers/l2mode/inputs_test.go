@@ -225,3 +225,20 @@ func TestServiceSummary(t *testing.T) {
 		t.Fatalf("fallback writer with no node selected %q, want the first Ready node n2", w)
 	}
 }
+
+func TestUnheardPeer(t *testing.T) {
+	heard := heartbeat.Peer{Alive: true, Payload: encodePayload(nil)}
+	for _, c := range []struct {
+		peers map[string]heartbeat.Peer
+		want  bool
+	}{
+		{nil, false},
+		{map[string]heartbeat.Peer{"n2": heard}, false},
+		{map[string]heartbeat.Peer{"n2": heard, "n3": {Alive: true}}, true},
+		{map[string]heartbeat.Peer{"n2": heard, "n3": {Alive: false}}, false}, // dead: its links do not matter
+	} {
+		if got := unheardPeer(c.peers); got != c.want {
+			t.Errorf("unheardPeer(%v) = %v, want %v", c.peers, got, c.want)
+		}
+	}
+}

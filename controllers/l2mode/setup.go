@@ -161,6 +161,12 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		if err := watchLinks(ctx, notify, func(err error) { log.Error(err, "watching links") }); err != nil {
 			return err
 		}
+		// Peers hear this node's links from its first heartbeat, not only
+		// after its first run (which waits for its cache): an alive peer
+		// with no payload holds back the condition writes (unheardPeer), so
+		// that state must not outlast a heartbeat, even for a speaker
+		// that cannot reach the API server.
+		r.publishLinks()
 		det.Run(ctx)
 		return nil
 	}))

@@ -1,14 +1,20 @@
 package l2mode
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/bgplb/bgplb/controllers/internal/patch"
 	"github.com/bgplb/bgplb/internal/l2election"
 )
 
@@ -96,4 +102,73 @@ func fallbackWriter(d Desired) string {
 		}
 	}
 	return ""
+}
+
+// writeStatus sets the bgplb.io/L2Announced condition of the Services
+// whose text changed, if this node is their writer (writerOf), and
+// records an event for each. Bounded: one write per Service per owner
+// change, by one node; none while nothing changes.
+func (r *Reconciler) writeStatus(ctx context.Context, svcs map[types.NamespacedName]*corev1.Service, d Desired, owners map[netip.Addr]l2election.Owner) {
+	log := logf.FromContext(ctx)
+	for key := range r.written {
+		if _, ok := svcs[key]; !ok {
+			delete(r.written, key)
+		}
+	}
+	fallback := fallbackWriter(d)
+	for key, addrs := range addressesByService(d.Services) {
+		svc := svcs[key]
+		if svc == nil || writerOf(addrs, owners, fallback) != r.NodeName {
+			continue
+		}
+		ok, reason, msg := serviceSummary(addrs, owners)
+		status := metav1.ConditionFalse
+		if ok {
+			status = metav1.ConditionTrue
+		}
+		if cur := meta.FindStatusCondition(svc.Status.Conditions, ConditionL2Announced); cur != nil &&
+			cur.Message == msg && cur.Status == status && cur.Reason == reason {
+			continue
+		}
+		text := string(status) + "/" + reason + ": " + msg
+		if r.written[key] == text && r.alreadyWritten(ctx, key, status, reason, msg) {
+			continue // the cache has not seen this node's own write yet
+		}
+		cond := metav1.Condition{Type: ConditionL2Announced, Status: status, Reason: reason, Message: msg,
+			LastTransitionTime: metav1.Now(), ObservedGeneration: svc.Generation}
+		p, err := patch.Status(types.StrategicMergePatchType, "", corev1.ServiceStatus{Conditions: []metav1.Condition{cond}})
+		if err == nil {
+			target := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+			err = r.Writer.Status().Patch(ctx, target, p)
+		}
+		if err != nil {
+			statusWrites.WithLabelValues("error").Inc()
+			log.Error(err, "writing the L2 condition", "service", key)
+			continue
+		}
+		statusWrites.WithLabelValues("success").Inc()
+		if r.written == nil {
+			r.written = map[types.NamespacedName]string{}
+		}
+		r.written[key] = text
+		if r.Recorder != nil {
+			r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, ReasonOwnerChanged, "AnnounceL2",
+				"L2: %s (written by %s)", msg, r.NodeName)
+		}
+	}
+}
+
+// alreadyWritten reads the Service past the cache: whether its condition
+// already says this (the cache lags behind this node's last write, which
+// would otherwise be written, with its event, a second time).
+func (r *Reconciler) alreadyWritten(ctx context.Context, key types.NamespacedName, status metav1.ConditionStatus, reason, msg string) bool {
+	if r.APIReader == nil {
+		return false
+	}
+	var svc corev1.Service
+	if err := r.APIReader.Get(ctx, key, &svc); err != nil {
+		return false
+	}
+	cur := meta.FindStatusCondition(svc.Status.Conditions, ConditionL2Announced)
+	return cur != nil && cur.Status == status && cur.Reason == reason && cur.Message == msg
 }
