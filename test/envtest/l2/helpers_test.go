@@ -170,12 +170,9 @@ func createService(ns, name string, endpointNodes []string, opts ...svcOpt) {
 	for _, o := range opts {
 		o(s)
 	}
-	Expect(k8s.Create(ctx, s)).To(Succeed())
-	DeferCleanup(func() {
-		Expect(client.IgnoreNotFound(k8s.Delete(ctx, s))).To(Succeed())
-		Eventually(func() []string { return allocationsOf(ns, name) }, time.Minute).Should(BeEmpty(),
-			"the address of %s/%s should be released", ns, name)
-	})
+	// The endpoints first: a Service seen without them is rightly
+	// reported NoEligibleNode for a moment, which would add an owner
+	// change to the ones the specs count.
 	sl := &discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-1",
 			Labels: map[string]string{discoveryv1.LabelServiceName: name}},
@@ -185,6 +182,12 @@ func createService(ns, name string, endpointNodes []string, opts ...svcOpt) {
 	sl.Endpoints = endpoints(endpointNodes, true)
 	Expect(k8s.Create(ctx, sl)).To(Succeed())
 	DeferCleanup(func() { Expect(client.IgnoreNotFound(k8s.Delete(ctx, sl))).To(Succeed()) })
+	Expect(k8s.Create(ctx, s)).To(Succeed())
+	DeferCleanup(func() {
+		Expect(client.IgnoreNotFound(k8s.Delete(ctx, s))).To(Succeed())
+		Eventually(func() []string { return allocationsOf(ns, name) }, time.Minute).Should(BeEmpty(),
+			"the address of %s/%s should be released", ns, name)
+	})
 }
 
 // endpoints are one endpoint per node (pod addresses 198.19.0.x), or one
