@@ -5,6 +5,7 @@ package framework
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -179,6 +180,24 @@ func Binary(dir string) (string, error) {
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/bgplb: %w: %s", err, b)
+	}
+	return out, nil
+}
+
+// AllocationsOf lists the addresses whose IPAllocation records the Service
+// ns/name: what the controller holds for it, whatever its status says.
+func AllocationsOf(ctx context.Context, c client.Reader, ns, name string) ([]string, error) {
+	var list v1alpha1.IPAllocationList
+	if err := c.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("listing IPAllocations: %w", err)
+	}
+	out := []string{}
+	for _, a := range list.Items {
+		for _, s := range a.Spec.Services {
+			if s.Namespace == ns && s.Name == name {
+				out = append(out, a.Spec.Address)
+			}
+		}
 	}
 	return out, nil
 }

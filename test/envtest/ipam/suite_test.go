@@ -376,16 +376,9 @@ func conditionMessage(ns, name string) func() string {
 
 // allocationsOf lists the addresses whose IPAllocation names the Service.
 func allocationsOf(ns, name string) []string {
-	var list v1alpha1.IPAllocationList
-	Expect(k8s.List(ctx, &list)).To(Succeed())
-	out := []string{}
-	for _, a := range list.Items {
-		for _, s := range a.Spec.Services {
-			if s.Namespace == ns && s.Name == name {
-				out = append(out, a.Spec.Address)
-			}
-		}
-	}
+	GinkgoHelper()
+	out, err := framework.AllocationsOf(ctx, k8s, ns, name)
+	Expect(err).NotTo(HaveOccurred())
 	return out
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/controllers/l2mode"
+	"github.com/bgplb/bgplb/test/envtest/framework"
 )
 
 // --- nodes ---
@@ -217,17 +218,11 @@ func setEndpoints(ns, name string, nodes []string, ready bool) {
 	}).Should(Succeed())
 }
 
+// allocationsOf lists the addresses the controller holds for the Service.
 func allocationsOf(ns, name string) []string {
-	var list v1alpha1.IPAllocationList
-	Expect(k8s.List(ctx, &list)).To(Succeed())
-	out := []string{}
-	for _, a := range list.Items {
-		for _, s := range a.Spec.Services {
-			if s.Namespace == ns && s.Name == name {
-				out = append(out, a.Spec.Address)
-			}
-		}
-	}
+	GinkgoHelper()
+	out, err := framework.AllocationsOf(ctx, k8s, ns, name)
+	Expect(err).NotTo(HaveOccurred())
 	return out
 }
 
