@@ -116,7 +116,11 @@ func (r *Reconciler) writeStatus(ctx context.Context, svcs map[types.NamespacedN
 		}
 	}
 	fallback := fallbackWriter(d)
-	for key, addrs := range addressesByService(d.Services) {
+	byService := addressesByService(d.Services)
+	if fallback == r.NodeName {
+		r.clearStale(ctx, svcs, byService)
+	}
+	for key, addrs := range byService {
 		svc := svcs[key]
 		if svc == nil || writerOf(addrs, owners, fallback) != r.NodeName {
 			continue
@@ -171,4 +175,37 @@ func (r *Reconciler) alreadyWritten(ctx context.Context, key types.NamespacedNam
 	}
 	cur := meta.FindStatusCondition(svc.Status.Conditions, ConditionL2Announced)
 	return cur != nil && cur.Status == status && cur.Reason == reason && cur.Message == msg
+}
+
+// clearStale removes the bgplb.io/L2Announced condition from Services that
+// are no longer announced in L2 (their pool no longer selected, every
+// L2Advertisement deleted, no address any more), so the condition never
+// names an owner that stopped answering. The fallback writer does it: a
+// node every speaker agrees on, also when no L2Advertisement selects any.
+func (r *Reconciler) clearStale(ctx context.Context, svcs map[types.NamespacedName]*corev1.Service, announced map[types.NamespacedName][]netip.Addr) {
+	log := logf.FromContext(ctx)
+	for key, svc := range svcs {
+		if _, ok := announced[key]; ok || meta.FindStatusCondition(svc.Status.Conditions, ConditionL2Announced) == nil {
+			continue
+		}
+		// A strategic merge patch deletes the list element of that type
+		// and leaves other controllers' conditions alone.
+		del := map[string]any{"conditions": []any{map[string]any{"type": ConditionL2Announced, "$patch": "delete"}}}
+		p, err := patch.Status(types.StrategicMergePatchType, "", del)
+		if err == nil {
+			target := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+			err = r.Writer.Status().Patch(ctx, target, p)
+		}
+		if err != nil {
+			statusWrites.WithLabelValues("error").Inc()
+			log.Error(err, "removing the L2 condition", "service", key)
+			continue
+		}
+		statusWrites.WithLabelValues("success").Inc()
+		delete(r.written, key)
+		if r.Recorder != nil {
+			r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, ReasonOwnerChanged, "AnnounceL2",
+				"L2: not announced any more (no L2Advertisement selects its address) (written by %s)", r.NodeName)
+		}
+	}
 }

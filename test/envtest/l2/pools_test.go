@@ -42,6 +42,8 @@ var _ = Describe("Which addresses are announced", func() {
 		ownerOf(ns, "not-l2", notL2)
 		updatePoolLabel("po-label", "bgp")
 		Eventually(answering(byLabel)).Should(BeEmpty(), "po-label is no longer selected")
+		Eventually(l2Condition(ns, "by-label")).Should(Equal("<none>"), "the condition goes with the announcement, not naming a node that stopped answering")
+		ownerOf(ns, "by-name", byName) // the others keep theirs
 	})
 
 	It("gives a shared address one owner for all its Services", func() {
