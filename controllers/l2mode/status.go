@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -145,6 +146,9 @@ func (r *Reconciler) writeStatus(ctx context.Context, svcs map[types.NamespacedN
 			target := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 			err = r.Writer.Status().Patch(ctx, target, p)
 		}
+		if apierrors.IsNotFound(err) {
+			continue // deleted since the cache saw it: nothing to report on
+		}
 		if err != nil {
 			statusWrites.WithLabelValues("error").Inc()
 			log.Error(err, "writing the L2 condition", "service", key)
@@ -195,6 +199,9 @@ func (r *Reconciler) clearStale(ctx context.Context, svcs map[types.NamespacedNa
 		if err == nil {
 			target := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 			err = r.Writer.Status().Patch(ctx, target, p)
+		}
+		if apierrors.IsNotFound(err) {
+			continue // deleted since the cache saw it: nothing to report on
 		}
 		if err != nil {
 			statusWrites.WithLabelValues("error").Inc()
