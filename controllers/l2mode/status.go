@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/bgplb/bgplb/controllers/internal/patch"
@@ -110,7 +111,6 @@ func fallbackWriter(d Desired) string {
 // records an event for each. Bounded: one write per Service per owner
 // change, by one node; none while nothing changes.
 func (r *Reconciler) writeStatus(ctx context.Context, svcs map[types.NamespacedName]*corev1.Service, d Desired, owners map[netip.Addr]l2election.Owner) {
-	log := logf.FromContext(ctx)
 	for key := range r.written {
 		if _, ok := svcs[key]; !ok {
 			delete(r.written, key)
@@ -141,29 +141,40 @@ func (r *Reconciler) writeStatus(ctx context.Context, svcs map[types.NamespacedN
 		}
 		cond := metav1.Condition{Type: ConditionL2Announced, Status: status, Reason: reason, Message: msg,
 			LastTransitionTime: metav1.Now(), ObservedGeneration: svc.Generation}
-		p, err := patch.Status(types.StrategicMergePatchType, "", corev1.ServiceStatus{Conditions: []metav1.Condition{cond}})
-		if err == nil {
-			target := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
-			err = r.Writer.Status().Patch(ctx, target, p)
-		}
-		if apierrors.IsNotFound(err) {
-			continue // deleted since the cache saw it: nothing to report on
-		}
-		if err != nil {
-			statusWrites.WithLabelValues("error").Inc()
-			log.Error(err, "writing the L2 condition", "service", key)
+		if !r.patchCondition(ctx, svc, cond, "L2: "+msg) {
 			continue
 		}
-		statusWrites.WithLabelValues("success").Inc()
 		if r.written == nil {
 			r.written = map[types.NamespacedName]string{}
 		}
 		r.written[key] = text
-		if r.Recorder != nil {
-			r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, ReasonOwnerChanged, "AnnounceL2",
-				"L2: %s (written by %s)", msg, r.NodeName)
-		}
 	}
+}
+
+// patchCondition sets (or, given {"type": ..., "$patch": "delete"},
+// removes) the Service's L2 condition with a strategic merge patch, which
+// leaves other controllers' conditions alone, and records the event note.
+// It reports whether the write happened; failures are logged and counted,
+// a Service deleted since the cache saw it is neither.
+func (r *Reconciler) patchCondition(ctx context.Context, svc *corev1.Service, cond any, note string) bool {
+	p, err := patch.Status(types.StrategicMergePatchType, "", map[string]any{"conditions": []any{cond}})
+	if err == nil {
+		target := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: svc.Name}}
+		err = r.Writer.Status().Patch(ctx, target, p)
+	}
+	if apierrors.IsNotFound(err) {
+		return false
+	}
+	if err != nil {
+		statusWrites.WithLabelValues("error").Inc()
+		logf.FromContext(ctx).Error(err, "writing the L2 condition", "service", client.ObjectKeyFromObject(svc))
+		return false
+	}
+	statusWrites.WithLabelValues("success").Inc()
+	if r.Recorder != nil {
+		r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, ReasonOwnerChanged, "AnnounceL2", "%s (written by %s)", note, r.NodeName)
+	}
+	return true
 }
 
 // alreadyWritten reads the Service past the cache: whether its condition
@@ -187,32 +198,13 @@ func (r *Reconciler) alreadyWritten(ctx context.Context, key types.NamespacedNam
 // names an owner that stopped answering. The fallback writer does it: a
 // node every speaker agrees on, also when no L2Advertisement selects any.
 func (r *Reconciler) clearStale(ctx context.Context, svcs map[types.NamespacedName]*corev1.Service, announced map[types.NamespacedName][]netip.Addr) {
-	log := logf.FromContext(ctx)
 	for key, svc := range svcs {
 		if _, ok := announced[key]; ok || meta.FindStatusCondition(svc.Status.Conditions, ConditionL2Announced) == nil {
 			continue
 		}
-		// A strategic merge patch deletes the list element of that type
-		// and leaves other controllers' conditions alone.
-		del := map[string]any{"conditions": []any{map[string]any{"type": ConditionL2Announced, "$patch": "delete"}}}
-		p, err := patch.Status(types.StrategicMergePatchType, "", del)
-		if err == nil {
-			target := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
-			err = r.Writer.Status().Patch(ctx, target, p)
-		}
-		if apierrors.IsNotFound(err) {
-			continue // deleted since the cache saw it: nothing to report on
-		}
-		if err != nil {
-			statusWrites.WithLabelValues("error").Inc()
-			log.Error(err, "removing the L2 condition", "service", key)
-			continue
-		}
-		statusWrites.WithLabelValues("success").Inc()
-		delete(r.written, key)
-		if r.Recorder != nil {
-			r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, ReasonOwnerChanged, "AnnounceL2",
-				"L2: not announced any more (no L2Advertisement selects its address) (written by %s)", r.NodeName)
+		del := map[string]any{"type": ConditionL2Announced, "$patch": "delete"}
+		if r.patchCondition(ctx, svc, del, "L2: not announced any more (no L2Advertisement selects its address)") {
+			delete(r.written, key)
 		}
 	}
 }
