@@ -15,6 +15,7 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -200,4 +201,17 @@ func AllocationsOf(ctx context.Context, c client.Reader, ns, name string) ([]str
 		}
 	}
 	return out, nil
+}
+
+// Update reads the object named key into obj, applies change and writes it
+// back, again from a fresh read when the write conflicts with another
+// writer (the controllers under test write the same objects).
+func Update[T client.Object](ctx context.Context, c client.Client, key client.ObjectKey, obj T, change func(T)) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := c.Get(ctx, key, obj); err != nil {
+			return err
+		}
+		change(obj)
+		return c.Update(ctx, obj)
+	})
 }

@@ -429,26 +429,12 @@ func poolCondition(name, typ string) func() string {
 
 func updateService(ns, name string, change func(*corev1.Service)) {
 	GinkgoHelper()
-	Eventually(func() error {
-		s := &corev1.Service{}
-		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, s); err != nil {
-			return err
-		}
-		change(s)
-		return k8s.Update(ctx, s)
-	}).Should(Succeed())
+	Expect(framework.Update(ctx, k8s, client.ObjectKey{Namespace: ns, Name: name}, &corev1.Service{}, change)).To(Succeed())
 }
 
 func updatePool(name string, change func(*v1alpha1.IPPool)) {
 	GinkgoHelper()
-	Eventually(func() error {
-		p := &v1alpha1.IPPool{}
-		if err := k8s.Get(ctx, client.ObjectKey{Name: name}, p); err != nil {
-			return err
-		}
-		change(p)
-		return k8s.Update(ctx, p)
-	}).Should(Succeed())
+	Expect(framework.Update(ctx, k8s, client.ObjectKey{Name: name}, &v1alpha1.IPPool{}, change)).To(Succeed())
 }
 
 // setIngress writes a Service's status as another controller or a backup

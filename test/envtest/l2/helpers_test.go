@@ -121,14 +121,7 @@ func createAdv(name string, spec v1alpha1.L2AdvertisementSpec) {
 
 func updateAdv(name string, change func(*v1alpha1.L2Advertisement)) {
 	GinkgoHelper()
-	Eventually(func() error {
-		a := &v1alpha1.L2Advertisement{}
-		if err := k8s.Get(ctx, client.ObjectKey{Name: name}, a); err != nil {
-			return err
-		}
-		change(a)
-		return k8s.Update(ctx, a)
-	}).Should(Succeed())
+	Expect(framework.Update(ctx, k8s, client.ObjectKey{Name: name}, &v1alpha1.L2Advertisement{}, change)).To(Succeed())
 }
 
 // --- Services and endpoints ---
@@ -208,14 +201,8 @@ func endpoints(nodes []string, ready bool) []discoveryv1.Endpoint {
 // setEndpoints replaces the Service's endpoints, as pods moving would.
 func setEndpoints(ns, name string, nodes []string, ready bool) {
 	GinkgoHelper()
-	Eventually(func() error {
-		sl := &discoveryv1.EndpointSlice{}
-		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name + "-1"}, sl); err != nil {
-			return err
-		}
-		sl.Endpoints = endpoints(nodes, ready)
-		return k8s.Update(ctx, sl)
-	}).Should(Succeed())
+	Expect(framework.Update(ctx, k8s, client.ObjectKey{Namespace: ns, Name: name + "-1"}, &discoveryv1.EndpointSlice{},
+		func(sl *discoveryv1.EndpointSlice) { sl.Endpoints = endpoints(nodes, ready) })).To(Succeed())
 }
 
 // allocationsOf lists the addresses the controller holds for the Service.

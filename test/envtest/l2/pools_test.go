@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/test/envtest/framework"
 )
 
 var _ = Describe("Which addresses are announced", func() {
@@ -83,12 +84,6 @@ var _ = Describe("Which addresses are announced", func() {
 
 func updatePoolLabel(name, mode string) {
 	GinkgoHelper()
-	Eventually(func() error {
-		p := &v1alpha1.IPPool{}
-		if err := k8s.Get(ctx, client.ObjectKey{Name: name}, p); err != nil {
-			return err
-		}
-		p.Labels["l2.test/mode"] = mode
-		return k8s.Update(ctx, p)
-	}).Should(Succeed())
+	Expect(framework.Update(ctx, k8s, client.ObjectKey{Name: name}, &v1alpha1.IPPool{},
+		func(p *v1alpha1.IPPool) { p.Labels["l2.test/mode"] = mode })).To(Succeed())
 }
