@@ -93,6 +93,9 @@ type Backend struct {
 	// Nodes, when set, confines the pods to these nodes (node affinity on
 	// kubernetes.io/hostname).
 	Nodes []string
+	// Pool, when set, asks for addresses of this IPPool (the
+	// bgplb.io/ip-pool annotation on the Service).
+	Pool string
 }
 
 // BackendManifestWith is BackendManifest with the options of b.
@@ -110,6 +113,10 @@ func BackendManifestWith(ns, name string, b Backend) string {
             nodeSelectorTerms:
               - matchExpressions:
                   - {key: kubernetes.io/hostname, operator: In, values: [%s]}`, strings.Join(b.Nodes, ", "))
+	}
+	annotations := ""
+	if b.Pool != "" {
+		annotations = fmt.Sprintf("\n  annotations: {bgplb.io/ip-pool: %s}", b.Pool)
 	}
 	return fmt.Sprintf(`apiVersion: v1
 kind: Namespace
@@ -165,7 +172,7 @@ apiVersion: v1
 kind: Service
 metadata:
   name: %[2]s
-  namespace: %[1]s
+  namespace: %[1]s%[7]s
 spec:
   type: LoadBalancer
   externalTrafficPolicy: %[6]s
@@ -174,7 +181,7 @@ spec:
   selector: {app: %[2]s}
   ports:
     - {name: http, port: 80, targetPort: http}
-`, ns, name, b.Replicas, BackendImage, affinity, policy)
+`, ns, name, b.Replicas, BackendImage, affinity, policy, annotations)
 }
 
 // ServiceAddresses waits until Service ns/name has want external addresses
