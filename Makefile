@@ -56,16 +56,11 @@ envtest-assets: ## Build (once) and print the envtest binaries' directory.
 lab-deps: ## Install what the lab needs (FRR, iproute2, ping) when root; say what to run otherwise.
 	@hack/lab-deps.sh
 
-# The lab and cluster suites mostly wait (the cluster's API-outage spec
-# alone is five idle minutes), so lint, the unit tests and the envtest
-# suites run beside them at the lowest CPU priority (hack/beside.sh): they
-# take only the CPU the BFD and L2 timers of the lab and cluster leave.
-# Lines printed by the background say which side: [unit] or [envtest].
-test: verify-generated vet ## Unit, lint, envtest, netns-lab and real-node cluster suites (LAB=skip skips the last two by hand).
-	@hack/beside.sh '$(MAKE) --no-print-directory test-unit-envtest' $(MAKE) --no-print-directory test-lab test-cluster
+test: verify-generated vet test-unit-envtest test-lab test-cluster ## Unit, lint, envtest, netns-lab and real-node cluster suites (LAB=skip skips the last two by hand).
 
 # lint and the unit tests run beside the envtest suites, which mostly wait
-# on their API servers; each line says which side printed it.
+# on their API servers; each line says which side printed it. The lab and
+# cluster suites run alone afterwards: their BFD timers want a quiet machine.
 test-unit-envtest: ## lint + test-unit, and test-envtest beside them.
 	@( $(MAKE) --no-print-directory lint test-unit 2>&1 | sed -u 's/^/[unit] /' ) & unit=$$!; \
 	( $(MAKE) --no-print-directory test-envtest 2>&1 | sed -u 's/^/[envtest] /' ) & envtest=$$!; \
