@@ -313,9 +313,14 @@ func (s *State) concludeLocked(d *Decision, ch *choice, in ServiceInput) {
 }
 
 // toVerifyLocked lists the addresses the Service's status shows that memory
-// says another Service holds. With several controllers at once, memory can
-// lag the API (another controller gave the address to this Service): they
-// are read from the API before a decision would overwrite the status.
+// says the Service does not hold: another Service holds it, or nobody does
+// (a release of ours in flight for another Service). With several
+// controllers at once, memory can lag the API (another controller gave the
+// address to this Service): they are read from the API before a decision
+// would overwrite the status. Skipping the holder-less case let a lagging
+// controller replace a shown address while the other controller, agreeing
+// with the status, released the replacement from the same Service version:
+// both writes succeeded and one address showed on two Services.
 func (s *State) toVerifyLocked(in ServiceInput) []netip.Addr {
 	var out []netip.Addr
 	for _, a := range in.Ingress {
@@ -323,9 +328,14 @@ func (s *State) toVerifyLocked(in ServiceInput) []netip.Addr {
 		if _, requested := in.Req.Addrs[f]; requested || !slices.Contains(in.Families, f) {
 			continue
 		}
-		if rec := s.recs[a]; rec != nil && len(rec.want) > 0 && !holdsUID(rec, in.Key, in.UID) {
-			out = append(out, a)
+		rec := s.recs[a]
+		if rec == nil || holdsUID(rec, in.Key, in.UID) {
+			continue
 		}
+		if _, own := s.releasing[in.Key][rec]; own && len(rec.want) == 0 {
+			continue // this Service's own release, not written yet: heldLocked takes it back
+		}
+		out = append(out, a)
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -83,12 +84,21 @@ func (r *PoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if PoolStatusEqual(status, pool.Status) {
 		return res, nil
 	}
-	// A patch from the status read to the one computed, not guarded by
-	// resourceVersion (only ipam-pool writes it). Built as a diff so fields
-	// that went to zero (omitempty) are written as null, not left behind.
+	// A patch from the status read to the one computed, built as a diff so
+	// fields that went to zero (omitempty) are written as null, not left
+	// behind. Guarded by resourceVersion although only this controller
+	// writes it: computed from a cache that has not seen our previous write,
+	// it would put back that write's predecessor's transition times (a
+	// spurious change, and under load a write for every stale read).
 	out := pool.DeepCopy()
 	out.Status = status
-	if err := r.client.Status().Patch(ctx, out, patch.MergeFrom(pool, patch.LastWriteWins)); err != nil {
+	if err := r.client.Status().Patch(ctx, out, patch.MergeFrom(pool, patch.Optimistic)); err != nil {
+		if apierrors.IsConflict(err) {
+			// Our own status writes do not trigger a reconcile (generation
+			// predicate), so ask again once the cache has caught up.
+			ctrl.LoggerFrom(ctx).V(1).Info("IPPool changed since it was read; computing its status again")
+			return ctrl.Result{RequeueAfter: staleRetry}, nil
+		}
 		return ctrl.Result{}, fmt.Errorf("patching status of IPPool %s: %w", pool.Name, err)
 	}
 	r.poolEvents(pool, pool.Status.Conditions, status.Conditions)

@@ -175,3 +175,52 @@ func TestUnwrittenReleaseTakenBackWhenShown(t *testing.T) {
 		t.Fatalf("after the other controller showed .3: %s, want .3 (the status wins)", addrs(d))
 	}
 }
+
+// The duplicate two controllers produced under load: the status shows an
+// address whose record here names nobody (this controller is releasing it
+// from another Service, and has not seen the other controller give it to
+// this one). Deciding from memory would replace the shown address while the
+// other controller, agreeing with the status, releases the replacement; it
+// is read from the API first, and the status wins.
+func TestVerifyShownAddressNobodyHoldsInMemory(t *testing.T) {
+	w := newWorld(t, mkPool("p", 0, "192.0.2.0/29"))
+	w.expect(w.apply("d"), "192.0.2.0", "")
+	in := w.input("a")
+	d := w.s.Decide(in, w.lookup)
+	if addrs(d) != "192.0.2.1" {
+		t.Fatalf("a got %s", addrs(d))
+	}
+	// d moves on: memory releases .0 (the object is not written yet).
+	w.s.mu.Lock()
+	w.s.releaseLocked(w.s.recs[mustAddr("192.0.2.0")], svcKey{Namespace: "ns", Name: "d"})
+	w.s.mu.Unlock()
+	// Another controller gave .0 to a, and a's status shows it.
+	in.Ingress = []netip.Addr{mustAddr("192.0.2.0")}
+	d = w.s.Decide(in, w.lookup)
+	if len(d.Verify) != 1 || d.Verify[0].String() != "192.0.2.0" || len(d.Acquire) != 0 {
+		t.Fatalf("decision %+v, want only Verify 192.0.2.0", d)
+	}
+	rec := w.s.record(mustAddr("192.0.2.0"))
+	w.s.refresh(rec, allocObj("192.0.2.0", "u", "9", "a"))
+	in.Verified = true
+	d = w.s.Decide(in, w.lookup)
+	if addrs(d) != "192.0.2.0" || len(d.Released) != 1 || d.Released[0].String() != "192.0.2.1" {
+		t.Fatalf("a got %s released %v, want its status address .0 and .1 released", addrs(d), d.Released)
+	}
+}
+
+// A Service's own release whose status write failed is not read again: the
+// status still shows it, so the Service takes it back from memory.
+func TestOwnUnwrittenReleaseNeedsNoVerify(t *testing.T) {
+	w := newWorld(t, mkPool("p", 0, "192.0.2.0/29"))
+	in := w.input("a")
+	d := w.s.Decide(in, w.lookup)
+	w.s.wrote(d.Acquire[0], allocObj("192.0.2.0", "u0", "1", "a"))
+	w.s.mu.Lock()
+	w.s.releaseLocked(w.s.recs[mustAddr("192.0.2.0")], in.Key)
+	w.s.mu.Unlock()
+	in.Ingress = []netip.Addr{mustAddr("192.0.2.0")}
+	if d = w.s.Decide(in, w.lookup); len(d.Verify) != 0 || addrs(d) != "192.0.2.0" {
+		t.Fatalf("decision %+v (%s), want .0 taken back without a read", d, addrs(d))
+	}
+}
