@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -110,6 +111,7 @@ func apiOutageSpecs() {
 		Expect(cl.StopAPIServer()).To(Succeed())
 		apiDown = true
 		stopped := time.Now()
+		announceIdle()
 		var sessionProblems []string
 		for next := time.Minute; time.Since(stopped) < apiOutage; {
 			if err := InterceptGomegaFailure(func() { sessionsUp(Default) }); err != nil && len(sessionProblems) < 10 {
@@ -216,4 +218,17 @@ func podTable(m map[string]string) string {
 		fmt.Fprintf(&b, "  %s: %s\n", k, m[k])
 	}
 	return b.String()
+}
+
+// announceIdle tells `make test` (hack/beside.sh) that the suite now waits
+// for minutes with little to do, so the suites it holds back may run: it
+// creates the file $BGPLB_IDLE_FLAG names, if set.
+func announceIdle() {
+	f := os.Getenv("BGPLB_IDLE_FLAG")
+	if f == "" {
+		return
+	}
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		fmt.Fprintf(GinkgoWriter, "could not announce the outage to make test (%s): %v\n", f, err)
+	}
 }
