@@ -50,9 +50,13 @@ var _ = Describe("Status", func() {
 	It("writes nothing and records no event when nothing changed", func() {
 		ns := newNamespace()
 		createPool("st-quiet", []string{"203.0.113.80/30"})
+		// The pool reports Ready once the controller has it, so the Service
+		// cannot be decided before it (a NoMatchingPool warning first; seen
+		// when CI was slow).
+		Eventually(poolCondition("st-quiet", v1alpha1.PoolReady)).Should(Equal("True/Ready"))
 		createService(ns, "a")
 		Eventually(ingressIPs(ns, "a")).Should(HaveLen(1))
-		Eventually(eventsFor(ns, "a")).Should(HaveLen(1))
+		Eventually(eventsFor(ns, "a")).Should(HaveExactElements(HavePrefix("Normal/Allocated")))
 		Eventually(func() int64 { return getPool("st-quiet").Status.Allocated }).Should(Equal(int64(1)))
 
 		// A change the controller looks at (labels) but that changes no decision.
