@@ -13,6 +13,7 @@ import (
 	goruntime "runtime"
 	"strings"
 
+	eventsv1 "k8s.io/api/events/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
@@ -214,4 +215,20 @@ func Update[T client.Object](ctx context.Context, c client.Client, key client.Ob
 		change(obj)
 		return c.Update(ctx, obj)
 	})
+}
+
+// EventsAbout lists the events (events.k8s.io/v1) in namespace ns ("" for
+// every namespace) about the object with that kind ("" for any) and name.
+func EventsAbout(ctx context.Context, c client.Reader, ns, kind, name string) ([]eventsv1.Event, error) {
+	var list eventsv1.EventList
+	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return nil, fmt.Errorf("listing events: %w", err)
+	}
+	var out []eventsv1.Event
+	for _, e := range list.Items {
+		if e.Regarding.Name == name && (kind == "" || e.Regarding.Kind == kind) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }

@@ -1,19 +1,16 @@
 package frrk8s_test
 
 import (
-	"strings"
-
 	frrv1beta1 "github.com/metallb/frr-k8s/api/v1beta1"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/test/envtest/framework"
 )
 
 // sessionState writes a BGPSessionState as frr-k8s's status exporter does
@@ -114,15 +111,13 @@ var _ = Describe("Status with the frr-k8s backend", func() {
 // eventReasons polls the reasons of the events about an object.
 func eventReasons(kind, name string) func() []string {
 	return func() []string {
-		var list eventsv1.EventList
-		if err := k8s.List(ctx, &list, client.InNamespace("")); err != nil {
+		evs, err := framework.EventsAbout(ctx, k8s, "", kind, name)
+		if err != nil {
 			return nil
 		}
 		var out []string
-		for _, e := range list.Items {
-			if e.Regarding.Kind == kind && strings.EqualFold(e.Regarding.Name, name) {
-				out = append(out, e.Reason)
-			}
+		for _, e := range evs {
+			out = append(out, e.Reason)
 		}
 		return out
 	}

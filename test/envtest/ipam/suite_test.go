@@ -16,7 +16,6 @@ import (
 	. "github.com/onsi/gomega"
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -391,15 +390,13 @@ func getAllocation(addr string) (*v1alpha1.IPAllocation, error) {
 // eventsFor returns "Type/Reason: note" of the events about an object.
 func eventsFor(ns, name string) func() []string {
 	return func() []string {
-		var list eventsv1.EventList
-		if err := k8s.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		evs, err := framework.EventsAbout(ctx, k8s, ns, "", name)
+		if err != nil {
 			return []string{"error: " + err.Error()}
 		}
 		out := []string{}
-		for _, e := range list.Items {
-			if e.Regarding.Name == name {
-				out = append(out, e.Type+"/"+e.Reason+": "+e.Note)
-			}
+		for _, e := range evs {
+			out = append(out, e.Type+"/"+e.Reason+": "+e.Note)
 		}
 		return out
 	}

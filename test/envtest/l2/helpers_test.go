@@ -13,7 +13,6 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -300,13 +299,13 @@ func answering(ip netip.Addr) func() []string {
 // l2Events are the notes of the L2OwnerChanged events about a Service.
 func l2Events(ns, name string) func() []string {
 	return func() []string {
-		var list eventsv1.EventList
-		if err := k8s.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		evs, err := framework.EventsAbout(ctx, k8s, ns, "", name)
+		if err != nil {
 			return []string{"error: " + err.Error()}
 		}
 		out := []string{}
-		for _, e := range list.Items {
-			if e.Regarding.Name == name && e.Reason == l2mode.ReasonOwnerChanged {
+		for _, e := range evs {
+			if e.Reason == l2mode.ReasonOwnerChanged {
 				out = append(out, e.Type+": "+e.Note)
 			}
 		}

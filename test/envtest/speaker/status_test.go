@@ -7,13 +7,13 @@ import (
 	. "github.com/onsi/gomega"
 	. "github.com/onsi/gomega/gstruct"
 	dto "github.com/prometheus/client_model/go"
-	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/bgp/bgptest"
+	"github.com/bgplb/bgplb/test/envtest/framework"
 )
 
 var _ = Describe("Status", func() {
@@ -161,15 +161,13 @@ var _ = Describe("Restarting the speaker", Ordered, func() {
 // eventReasons polls the reasons of the events about an object.
 func eventReasons(kind, name string) func() []string {
 	return func() []string {
-		var list eventsv1.EventList
-		if err := k8s.List(ctx, &list); err != nil {
+		evs, err := framework.EventsAbout(ctx, k8s, "", kind, name)
+		if err != nil {
 			return nil
 		}
 		var out []string
-		for _, e := range list.Items {
-			if e.Regarding.Kind == kind && e.Regarding.Name == name {
-				out = append(out, e.Reason)
-			}
+		for _, e := range evs {
+			out = append(out, e.Reason)
 		}
 		return out
 	}
