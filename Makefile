@@ -40,7 +40,7 @@ fmt: ## gofmt the tree.
 vet: ## go vet every package.
 	$(GO) vet ./...
 
-verify-generated: ## Fail if generated files (CRDs, RBAC, deepcopy) are stale.
+verify-generated: ## Fail if generated files (CRDs, RBAC, deepcopy, the chart's copies) are stale.
 	@files="config/crd/bases config/rbac/controller/role.yaml config/rbac/speaker/role.yaml api/v1alpha1/zz_generated.deepcopy.go $(CHART)/crds $(CHART)/files/rbac"; \
 	before=$$(find $$files -type f 2>/dev/null | sort | xargs cat 2>/dev/null | sha256sum); \
 	$(MAKE) --no-print-directory manifests generate >/dev/null; \
@@ -94,11 +94,12 @@ lint-chart: ## helm lint + render of charts/bgplb (defaults and every option), a
 	$(HELM) template bgplb $(CHART) --namespace bgplb-system --include-crds >/dev/null
 	cd hack/helm && GOWORK=off $(GO) test -count=1 ./...
 
-chart-sync: ## Copy the generated CRDs and RBAC roles into charts/bgplb (make manifests runs it; verify-generated checks it).
+chart-sync: ## Copy the generated CRDs and RBAC roles, and the frr-k8s component's RBAC, into charts/bgplb (make manifests runs it; verify-generated checks it).
 	rm -f $(CHART)/crds/*.yaml
 	cp config/crd/bases/*.yaml $(CHART)/crds/
 	cp config/rbac/controller/role.yaml $(CHART)/files/rbac/controller-role.yaml
 	cp config/rbac/speaker/role.yaml $(CHART)/files/rbac/speaker-role.yaml
+	cp config/components/frr-k8s/rbac.yaml $(CHART)/files/rbac/frr-k8s-rbac.yaml
 
 test-unit: ## Unit tests, fuzz seeds and component tests (no root needed).
 	$(PHASE)

@@ -13,19 +13,46 @@ import (
 // and one thing Helm cannot do: it installs crds/ as they are, without the
 // app.kubernetes.io/part-of label kustomize adds to every object.
 func TestDefaultRenderMatchesKustomize(t *testing.T) {
-	want := byKey(t, kustomize(t))
-	got := byKey(t, render(t))
+	matchKustomize(t, "default")
+}
+
+// bgpBackend=frr-k8s renders what config/frr-k8s (config/default plus the
+// component config/components/frr-k8s) does: the speaker's flags, no host
+// network, no added capability, and its RBAC in frr-k8s-system.
+func TestFRRK8sRenderMatchesKustomize(t *testing.T) {
+	got := matchKustomize(t, "frr-k8s", "--set", "bgpBackend=frr-k8s")
+	// Guard against both sides losing the component alike.
+	for _, kind := range []string{"Role", "RoleBinding"} {
+		if o := find(t, got, kind, "bgplb-speaker-frr-k8s"); str(o, "metadata", "namespace") != "frr-k8s-system" {
+			t.Errorf("%s bgplb-speaker-frr-k8s in namespace %q", kind, str(o, "metadata", "namespace"))
+		}
+	}
+	find(t, got, "ClusterRole", "bgplb-speaker-frr-k8s")
+	find(t, got, "ClusterRoleBinding", "bgplb-speaker-frr-k8s")
+	spk := find(t, got, "DaemonSet", "bgplb-speaker")
+	if !slices.Contains(args(spk), "--bgp-backend=frr-k8s") || get(spk, "spec", "template", "spec", "hostNetwork") != false {
+		t.Errorf("speaker args %q, hostNetwork %v", args(spk), get(spk, "spec", "template", "spec", "hostNetwork"))
+	}
+}
+
+// matchKustomize compares the chart rendered with args to config/<overlay>
+// and returns the chart's objects.
+func matchKustomize(t *testing.T, overlay string, args ...string) []obj {
+	t.Helper()
+	want := byKey(t, kustomize(t, overlay))
+	rendered := render(t, args...)
+	got := byKey(t, rendered)
 	if len(want) < 15 {
-		t.Fatalf("config/default built only %d objects: %v", len(want), keys(want))
+		t.Fatalf("config/%s built only %d objects: %v", overlay, len(want), keys(want))
 	}
 	for _, k := range keys(want) {
 		if _, ok := got[k]; !ok {
-			t.Errorf("config/default has %s, the chart does not", k)
+			t.Errorf("config/%s has %s, the chart does not", overlay, k)
 		}
 	}
 	for _, k := range keys(got) {
 		if _, ok := want[k]; !ok {
-			t.Errorf("the chart renders %s, config/default does not", k)
+			t.Errorf("the chart renders %s, config/%s does not", k, overlay)
 		}
 	}
 	for _, k := range keys(want) {
@@ -48,6 +75,7 @@ func TestDefaultRenderMatchesKustomize(t *testing.T) {
 			t.Error(d)
 		}
 	}
+	return rendered
 }
 
 // The CRDs in charts/bgplb/crds are byte for byte the generated ones
@@ -77,6 +105,7 @@ func TestCRDsAreTheGeneratedFiles(t *testing.T) {
 	for _, pair := range [][2]string{
 		{"/config/rbac/controller/role.yaml", "/files/rbac/controller-role.yaml"},
 		{"/config/rbac/speaker/role.yaml", "/files/rbac/speaker-role.yaml"},
+		{"/config/components/frr-k8s/rbac.yaml", "/files/rbac/frr-k8s-rbac.yaml"},
 	} {
 		a, errA := os.ReadFile(repoRoot + pair[0])
 		b, errB := os.ReadFile(chartDir + pair[1])
@@ -160,7 +189,8 @@ func TestEveryValue(t *testing.T) {
 			t.Errorf("controller args %q, want %q", got, wantC)
 		}
 		wantS := []string{"speaker", "--metrics-bind-address=:9472", "--health-probe-bind-address=:7473",
-			"--zap-encoder=console", "--zap-log-level=debug", "--default-class=false", "--l2-heartbeat-port=7948", "--drain-time=60s"}
+			"--zap-encoder=console", "--zap-log-level=debug", "--default-class=false", "--l2-heartbeat-port=7948",
+			"--bgp-backend=frr-k8s", "--frr-k8s-namespace=frr-system", "--drain-time=60s"}
 		if got := args(spk); !slices.Equal(got, wantS) {
 			t.Errorf("speaker args %q, want %q", got, wantS)
 		}
@@ -176,6 +206,26 @@ func TestEveryValue(t *testing.T) {
 		svc := find(t, objs, "Service", "bgplb-speaker-metrics")
 		if p := get(svc, "spec", "ports").([]any)[0].(map[string]any)["port"]; p != float64(9472) {
 			t.Errorf("speaker metrics Service port %v", p)
+		}
+	})
+	t.Run("bgpBackend=frr-k8s: the speaker's RBAC in frrK8s.namespace, bound to its ServiceAccount", func(t *testing.T) {
+		for _, kind := range []string{"Role", "RoleBinding"} {
+			if ns := str(find(t, objs, kind, "bgplb-speaker-frr-k8s"), "metadata", "namespace"); ns != "frr-system" {
+				t.Errorf("%s bgplb-speaker-frr-k8s in namespace %q, want frr-system", kind, ns)
+			}
+		}
+		for _, kind := range []string{"RoleBinding", "ClusterRoleBinding"} {
+			want := []any{map[string]any{"kind": "ServiceAccount", "name": "bgplb-speaker", "namespace": namespace}}
+			if s := get(find(t, objs, kind, "bgplb-speaker-frr-k8s"), "subjects"); !equalJSON(want, s) {
+				t.Errorf("%s bgplb-speaker-frr-k8s subjects %v", kind, s)
+			}
+		}
+		ps := get(spk, "spec", "template", "spec").(map[string]any)
+		if ps["hostNetwork"] != false || ps["dnsPolicy"] != "ClusterFirst" {
+			t.Errorf("speaker hostNetwork %v, dnsPolicy %v", ps["hostNetwork"], ps["dnsPolicy"])
+		}
+		if add := get(container(spk), "securityContext", "capabilities", "add"); !equalJSON([]any{}, add) {
+			t.Errorf("speaker adds capabilities %v", add)
 		}
 	})
 	t.Run("controller pod settings", func(t *testing.T) {
@@ -312,7 +362,8 @@ func TestRefused(t *testing.T) {
 		want     string
 	}{
 		{"another namespace", "default", nil, "must be installed in the namespace bgplb-system"},
-		{"an unknown backend", namespace, []string{"--set", "bgpBackend=frr-k8s"}, "bgpBackend"},
+		{"an unknown backend", namespace, []string{"--set", "bgpBackend=bird"}, "bgpBackend"},
+		{"a bad frr-k8s namespace", namespace, []string{"--set", "bgpBackend=frr-k8s", "--set", "frrK8s.namespace=FRR_K8s"}, "frrK8s"},
 		{"a misspelt key", namespace, []string{"--set", "controller.replica=3"}, "replica"},
 		{"an unknown log format", namespace, []string{"--set", "log.format=xml"}, "format"},
 		{"a bad log level", namespace, []string{"--set", "log.level=verbose"}, "level"},

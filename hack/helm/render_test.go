@@ -90,14 +90,14 @@ func splitDocs(stream []byte) [][]byte {
 	return append(docs, cur.Bytes())
 }
 
-// kustomize builds config/default with the kustomize Go API, the library
-// `kubectl kustomize` and `kubectl apply -k` are built on.
-func kustomize(t *testing.T) []obj {
+// kustomize builds config/<overlay> (default, frr-k8s) with the kustomize
+// Go API, the library `kubectl kustomize` and `kubectl apply -k` are built on.
+func kustomize(t *testing.T, overlay string) []obj {
 	t.Helper()
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	m, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join(repoRoot, "config", "default"))
+	m, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join(repoRoot, "config", overlay))
 	if err != nil {
-		t.Fatalf("kustomize build config/default: %v", err)
+		t.Fatalf("kustomize build config/%s: %v", overlay, err)
 	}
 	y, err := m.AsYaml()
 	if err != nil {
@@ -208,7 +208,7 @@ func diff(path string, want, got any) []string {
 	case map[string]any:
 		g, ok := got.(map[string]any)
 		if !ok {
-			return []string{fmt.Sprintf("%s: config/default has %v, the chart %v", path, want, got)}
+			return []string{fmt.Sprintf("%s: kustomize has %v, the chart %v", path, want, got)}
 		}
 		var out []string
 		for k := range union(w, g) {
@@ -219,7 +219,7 @@ func diff(path string, want, got any) []string {
 	case []any:
 		g, ok := got.([]any)
 		if !ok || len(g) != len(w) {
-			return []string{fmt.Sprintf("%s: config/default has %v, the chart %v", path, want, got)}
+			return []string{fmt.Sprintf("%s: kustomize has %v, the chart %v", path, want, got)}
 		}
 		var out []string
 		for i := range w {
@@ -228,7 +228,7 @@ func diff(path string, want, got any) []string {
 		return out
 	default:
 		if fmt.Sprint(want) != fmt.Sprint(got) || (want == nil) != (got == nil) {
-			return []string{fmt.Sprintf("%s: config/default has %#v, the chart %#v", path, want, got)}
+			return []string{fmt.Sprintf("%s: kustomize has %#v, the chart %#v", path, want, got)}
 		}
 		return nil
 	}
