@@ -10,6 +10,8 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -112,9 +114,23 @@ var _ = Describe("The Helm chart (charts/bgplb)", Ordered, func() {
 			// invalid. hack/helm checks the ports.
 			"--set", "metrics.controllerPort=8443", "--set", "metrics.speakerPort=7472",
 			"--set", "speaker.l2HeartbeatPort=7947")
+		// all-options.yaml picks bgpBackend frr-k8s with frrK8s.namespace
+		// frr-system, which frr-k8s would have created; the chart does not.
+		const frrNS = "frr-system"
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: frrNS}}
+		Expect(client.IgnoreAlreadyExists(k8s.Create(ctx, ns))).To(Succeed())
 		kinds := applyAll(objs, owner)
 		Expect(kinds).NotTo(HaveKey("Namespace"))
 		Expect(kinds).To(HaveKeyWithValue("ConfigMap", 1))
+
+		role := &rbacv1.Role{}
+		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: frrNS, Name: "bgplb-speaker-frr-k8s"}, role)).To(Succeed())
+		Expect(role.Rules).To(ContainElement(HaveField("Resources", ConsistOf("frrconfigurations"))))
+		binding := &rbacv1.RoleBinding{}
+		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: frrNS, Name: "bgplb-speaker-frr-k8s"}, binding)).To(Succeed())
+		Expect(binding.Subjects).To(ConsistOf(rbacv1.Subject{Kind: "ServiceAccount", Name: "bgplb-speaker", Namespace: "bgplb-system"}))
+		Expect(k8s.Get(ctx, types.NamespacedName{Name: "bgplb-speaker-frr-k8s"}, &rbacv1.ClusterRole{})).To(Succeed())
+		Expect(k8s.Get(ctx, types.NamespacedName{Name: "bgplb-speaker-frr-k8s"}, &rbacv1.ClusterRoleBinding{})).To(Succeed())
 
 		var d appsv1.Deployment
 		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: "bgplb-system", Name: "bgplb-controller"}, &d)).To(Succeed())
@@ -131,7 +147,11 @@ var _ = Describe("The Helm chart (charts/bgplb)", Ordered, func() {
 		ps := ds.Spec.Template.Spec
 		Expect(ps.NodeSelector).To(Equal(map[string]string{"bgplb.io/speaker": "true"}))
 		Expect(ps.Tolerations).To(HaveLen(1))
-		Expect(ps.Containers[0].Args).To(ContainElements("--default-class=false", "--zap-encoder=console", "--drain-time=60s"))
+		Expect(ps.Containers[0].Args).To(ContainElements("--default-class=false", "--zap-encoder=console", "--drain-time=60s",
+			"--bgp-backend=frr-k8s", "--frr-k8s-namespace="+frrNS))
+		Expect(ps.HostNetwork).To(BeFalse())
+		Expect(ps.DNSPolicy).To(Equal(corev1.DNSClusterFirst))
+		Expect(ps.Containers[0].SecurityContext.Capabilities.Add).To(BeEmpty())
 		Expect(ps.Containers[0].Resources.Limits.Memory().String()).To(Equal("256Mi"))
 
 		cm := &unstructured.Unstructured{}
