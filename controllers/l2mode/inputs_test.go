@@ -226,19 +226,25 @@ func TestServiceSummary(t *testing.T) {
 	}
 }
 
-func TestUnheardPeer(t *testing.T) {
+func TestPeersPending(t *testing.T) {
 	heard := heartbeat.Peer{Alive: true, Payload: encodePayload(nil)}
+	sel := []string{"n1", "n2", "n3"}
 	for _, c := range []struct {
-		peers map[string]heartbeat.Peer
-		want  bool
+		name     string
+		selected []string
+		peers    map[string]heartbeat.Peer
+		want     bool
 	}{
-		{nil, false},
-		{map[string]heartbeat.Peer{"n2": heard}, false},
-		{map[string]heartbeat.Peer{"n2": heard, "n3": {Alive: true}}, true},
-		{map[string]heartbeat.Peer{"n2": heard, "n3": {Alive: false}}, false}, // dead: its links do not matter
+		{"alone", []string{"n1"}, nil, false},
+		{"nobody selected", nil, nil, false},
+		{"all heard", sel, map[string]heartbeat.Peer{"n2": heard, "n3": heard}, false},
+		{"one alive, not heard yet", sel, map[string]heartbeat.Peer{"n2": heard, "n3": {Alive: true}}, true},
+		{"one dead: its links do not matter", sel, map[string]heartbeat.Peer{"n2": heard, "n3": {Alive: false}}, false},
+		{"just selected, not a peer yet (the first L2Advertisement)", sel, map[string]heartbeat.Peer{}, true},
+		{"a peer no longer selected is not waited for", []string{"n1", "n2"}, map[string]heartbeat.Peer{"n2": heard, "n3": {Alive: true}}, false},
 	} {
-		if got := unheardPeer(c.peers); got != c.want {
-			t.Errorf("unheardPeer(%v) = %v, want %v", c.peers, got, c.want)
+		if got := peersPending(c.selected, "n1", c.peers); got != c.want {
+			t.Errorf("%s: peersPending = %v, want %v", c.name, got, c.want)
 		}
 	}
 }

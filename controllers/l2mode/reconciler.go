@@ -72,6 +72,10 @@ type Reconciler struct {
 	active atomic.Bool
 }
 
+// pendingRetry is when a run that held addresses back for a peer's first
+// heartbeat runs again, should no heartbeat or expiry wake it first.
+const pendingRetry = 100 * time.Millisecond
+
 // Reconcile implements reconcile.Reconciler.
 func (r *Reconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
 	r.mu.Lock()
@@ -110,11 +114,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result
 		keys[d.Addresses[i].IP] = d.Addresses[i].Key
 	}
 	claims := peerClaims(in.Peers)
+	// While a peer's links are unknown this node keeps what it answers for
+	// but takes nothing new: electing itself meanwhile made every node
+	// answer for every address for a moment when the first L2Advertisement
+	// appeared (seen on the real-node cluster: the router kept the wrong
+	// MAC). Bounded by the first heartbeat, or by the detector's timeout for
+	// a peer that never speaks.
+	pending := peersPending(d.Selected, r.NodeName, in.Peers)
+	held := 0
 	want := map[netip.Addr][]string{}
 	mine := map[netip.Addr]l2election.Owner{}
 	contested := map[netip.Addr]bool{}
 	for ip, o := range owners {
 		if o.Node != r.NodeName {
+			continue
+		}
+		if _, had := r.mine[ip]; pending && !had {
+			held++
 			continue
 		}
 		yield := false
@@ -178,8 +194,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result
 	// has unknown links, so this node's owners may not be the cluster's:
 	// its first heartbeat runs this again, and the condition is written
 	// then, once, instead of once per node that elected itself meanwhile.
-	if !unheardPeer(in.Peers) {
+	if !pending {
 		r.writeStatus(ctx, in.Services, d, owners)
+	}
+	if held > 0 {
+		log.V(1).Info("waiting for the peers' first heartbeats before answering", "addresses", held)
+		if next == 0 || pendingRetry < next {
+			next = pendingRetry
+		}
 	}
 	if setErr != nil {
 		// Some interface could not be served (no such interface, no
@@ -309,11 +331,19 @@ func peerAddrs(selected []string, nodes []corev1.Node, port int) map[string][]ne
 	return out
 }
 
-// unheardPeer reports whether some peer counts as alive but has sent no
-// heartbeat yet.
-func unheardPeer(peers map[string]heartbeat.Peer) bool {
-	for _, p := range peers {
-		if p.Alive && p.Payload == nil {
+// peersPending reports whether some selected node other than self has
+// unknown links: not yet a heartbeat peer (the node was just selected, for
+// instance by the first L2Advertisement) or counted alive without a
+// heartbeat heard. Such a node may outrank this one for any address, and
+// the election sees it as ineligible until its first heartbeat, or until it
+// has been silent for the detector's timeout and is dead.
+func peersPending(selected []string, self string, peers map[string]heartbeat.Peer) bool {
+	for _, name := range selected {
+		if name == self {
+			continue
+		}
+		p, ok := peers[name]
+		if !ok || (p.Alive && p.Payload == nil) {
 			return true
 		}
 	}

@@ -163,7 +163,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		}
 		// Peers hear this node's links from its first heartbeat, not only
 		// after its first run (which waits for its cache): an alive peer
-		// with no payload holds back the condition writes (unheardPeer), so
+		// with no payload holds back new addresses and the condition writes
+		// (peersPending), so
 		// that state must not outlast a heartbeat, even for a speaker
 		// that cannot reach the API server.
 		r.publishLinks()

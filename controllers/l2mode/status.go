@@ -198,13 +198,26 @@ func (r *Reconciler) alreadyWritten(ctx context.Context, key types.NamespacedNam
 // names an owner that stopped answering. The fallback writer does it: a
 // node every speaker agrees on, also when no L2Advertisement selects any.
 func (r *Reconciler) clearStale(ctx context.Context, svcs map[types.NamespacedName]*corev1.Service, announced map[types.NamespacedName][]netip.Addr) {
-	for key, svc := range svcs {
-		if _, ok := announced[key]; ok || meta.FindStatusCondition(svc.Status.Conditions, ConditionL2Announced) == nil {
-			continue
-		}
+	for _, key := range staleL2(svcs, announced) {
 		del := map[string]any{"type": ConditionL2Announced, "$patch": "delete"}
-		if r.patchCondition(ctx, svc, del, "L2: not announced any more (no L2Advertisement selects its address)") {
+		if r.patchCondition(ctx, svcs[key], del, "L2: not announced any more (no L2Advertisement selects its address)") {
 			delete(r.written, key)
 		}
 	}
+}
+
+// staleL2 lists, sorted, the Services that show the L2 condition but are
+// not announced in L2. A nil Service (an IPAllocation names it, the cache
+// has no such Service: deleted, or not a LoadBalancer any more) has
+// nothing to clear.
+func staleL2(svcs map[types.NamespacedName]*corev1.Service, announced map[types.NamespacedName][]netip.Addr) []types.NamespacedName {
+	var out []types.NamespacedName
+	for key, svc := range svcs {
+		if _, ok := announced[key]; ok || svc == nil || meta.FindStatusCondition(svc.Status.Conditions, ConditionL2Announced) == nil {
+			continue
+		}
+		out = append(out, key)
+	}
+	slices.SortFunc(out, func(a, b types.NamespacedName) int { return strings.Compare(a.String(), b.String()) })
+	return out
 }

@@ -296,6 +296,18 @@ func answering(ip netip.Addr) func() []string {
 	}
 }
 
+// answeredEver lists the nodes that were told to answer for ip at some
+// point since they started.
+func answeredEver(ip netip.Addr) []string {
+	out := []string{}
+	for _, name := range nodeNames {
+		if nodes[name].resp.answeredEver(ip) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // l2Events are the notes of the L2OwnerChanged events about a Service.
 func l2Events(ns, name string) func() []string {
 	return func() []string {

@@ -47,6 +47,22 @@ var _ = Describe("Which addresses are announced", func() {
 		ownerOf(ns, "by-name", byName) // the others keep theirs
 	})
 
+	It("has one node answer from the start when the first L2Advertisement selects an address, not every node for a moment", func() {
+		var advs v1alpha1.L2AdvertisementList
+		Expect(k8s.List(ctx, &advs)).To(Succeed())
+		Expect(advs.Items).To(BeEmpty(), "the spec needs nodes no advertisement selected yet")
+		ns := newNamespace("first")
+		createPool("first-pool", "198.51.100.128/29", nil)
+		createService(ns, "web", nil, inPool("first-pool"))
+		ip := addressOf(ns, "web")
+		Consistently(answering(ip), "300ms").Should(BeEmpty(), "no L2Advertisement yet")
+		// No advertisement selected these nodes before this one: they
+		// exchange no heartbeats yet and know nothing of each other's links.
+		createAdv("first-adv", v1alpha1.L2AdvertisementSpec{IPPools: []string{"first-pool"}})
+		owner := ownerOf(ns, "web", ip)
+		Expect(answeredEver(ip)).To(Equal([]string{owner}), "a node other than the owner answered for %s at some point", ip)
+	})
+
 	It("gives a shared address one owner for all its Services", func() {
 		ns := newNamespace("pools")
 		createPool("po-share", "198.51.100.120/29", nil)

@@ -237,13 +237,27 @@ func (n *speakerNode) setLinks(links []l2.Link) {
 type recordingResponder struct {
 	mu     sync.Mutex
 	answer map[netip.Addr][]string
+	ever   map[netip.Addr]bool // told to answer at some point
 }
 
 func (r *recordingResponder) Set(want map[netip.Addr][]string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.answer = maps.Clone(want)
+	if r.ever == nil {
+		r.ever = map[netip.Addr]bool{}
+	}
+	for ip := range want {
+		r.ever[ip] = true
+	}
 	return nil
+}
+
+// answeredEver reports whether the node was ever told to answer for ip.
+func (r *recordingResponder) answeredEver(ip netip.Addr) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ever[ip]
 }
 
 func (r *recordingResponder) Announce([]netip.Addr) {}
