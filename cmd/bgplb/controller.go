@@ -39,7 +39,7 @@ func runController(args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := common.managerOptions()
+	opts := common.managerOptions(controllerScheme())
 	opts.LeaderElection = *leaderElect
 	opts.LeaderElectionID = "bgplb-controller.bgplb.io"
 	opts.LeaderElectionNamespace = *leaderNS

@@ -6,11 +6,8 @@ import (
 	"net/http"
 	"time"
 
-	frrv1beta1 "github.com/metallb/frr-k8s/api/v1beta1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -20,7 +17,6 @@ import (
 	metricsfilters "sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/controllers/restmapper"
 )
 
@@ -82,12 +78,13 @@ func (c *commonFlags) restConfig() (*rest.Config, error) {
 	return cfg, nil
 }
 
-func (c *commonFlags) managerOptions() ctrl.Options {
+// managerOptions are the manager's options; scheme knows the kinds this
+// subcommand reads and writes (speakerScheme, controllerScheme).
+func (c *commonFlags) managerOptions(scheme *runtime.Scheme) ctrl.Options {
 	metrics := metricsserver.Options{BindAddress: c.metricsAddr, SecureServing: c.metricsSecure}
 	if c.metricsSecure {
 		metrics.FilterProvider = metricsfilters.WithAuthenticationAndAuthorization
 	}
-	scheme := newScheme()
 	return ctrl.Options{
 		Scheme: scheme,
 		// Kinds bgplb reads are mapped without discovery, so the manager
@@ -114,14 +111,6 @@ func addProbes(mgr ctrl.Manager) error {
 		return fmt.Errorf("adding readiness check: %w", err)
 	}
 	return nil
-}
-
-func newScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(s))
-	utilruntime.Must(v1alpha1.AddToScheme(s))
-	utilruntime.Must(frrv1beta1.AddToScheme(s)) // the frr-k8s backend's kinds
-	return s
 }
 
 // startManager runs mgr until a signal stops it. controller-runtime

@@ -46,7 +46,7 @@ func runSpeaker(args []string) error {
 	if err != nil {
 		return err
 	}
-	mgr, err := ctrl.NewManager(cfg, common.managerOptions())
+	mgr, err := ctrl.NewManager(cfg, common.managerOptions(speakerScheme()))
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}

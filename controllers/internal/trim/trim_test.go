@@ -65,7 +65,7 @@ func TestEndpointSlice(t *testing.T) {
 		}
 	}
 	full := &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-abc", ResourceVersion: "3",
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-abc", UID: "u2", ResourceVersion: "3",
 			Labels: map[string]string{discoveryv1.LabelServiceName: "web", "other": "x"}},
 		AddressType: discoveryv1.AddressTypeIPv6,
 		Endpoints:   []discoveryv1.Endpoint{ep("a", true), ep("b", false)},
