@@ -368,7 +368,7 @@ func burst(b *testing.B, c *labcluster.Cluster, n int, add func(string, ...any))
 	}
 	add("burst of %d IPv6 Services (16 clients): objects created in %v, all routed in r1's kernel after %v: %.2fx (target <= 1.25x)%s",
 		n, round(createTime), round(routed), ratio, note)
-	add("resident memory with the burst's %d Services announced: %s (targets at 10,000: controller < 200 MiB, speaker < 150 MiB)",
+	add("resident memory with the burst's %d Services announced: %s (targets at 10,000: controller < 200 MiB, speaker < 100 MiB)",
 		n, footprint(c))
 }
 
