@@ -121,6 +121,7 @@ type Probe struct {
 	mu      sync.Mutex
 	ok      int
 	failed  int
+	failAt  []time.Time
 	resets  []time.Time
 	errs    []string
 	answers map[string]int
@@ -131,6 +132,8 @@ type Probe struct {
 // ProbeResult is what a Probe counted.
 type ProbeResult struct {
 	OK, Failed int
+	// FailedAt are the times of all failures.
+	FailedAt []time.Time
 	// Resets are the times of the failures that were connections reset
 	// by the other end after they had been established (counted in
 	// Failed too): what an ECMP next-hop change does to a connection in
@@ -169,6 +172,7 @@ func (c *Client) StartProbe(urls []string, interval time.Duration, key func(body
 		defer p.mu.Unlock()
 		if err != nil {
 			p.failed++
+			p.failAt = append(p.failAt, time.Now())
 			if connected.Load() && errors.Is(err, syscall.ECONNRESET) {
 				p.resets = append(p.resets, time.Now())
 			}
@@ -230,7 +234,7 @@ func get(ctx context.Context, hc *http.Client, url string) (string, error) {
 func (p *Probe) Result() ProbeResult {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return ProbeResult{OK: p.ok, Failed: p.failed, Resets: slices.Clone(p.resets), Errors: slices.Clone(p.errs), Answers: maps.Clone(p.answers)}
+	return ProbeResult{OK: p.ok, Failed: p.failed, FailedAt: slices.Clone(p.failAt), Resets: slices.Clone(p.resets), Errors: slices.Clone(p.errs), Answers: maps.Clone(p.answers)}
 }
 
 // Stop ends the probe, waits for its last request, and returns the counts.

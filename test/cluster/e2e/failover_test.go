@@ -23,6 +23,7 @@ import (
 type routeWatch struct {
 	mu      sync.Mutex
 	dropped []string
+	dropAt  []time.Time // every drop, also past the 20 described
 	samples int
 	stop    context.CancelFunc
 	done    chan struct{}
@@ -47,7 +48,11 @@ func watchRoutes(addrs []netip.Addr, nodes []string, interval time.Duration) *ro
 					w.mu.Lock()
 					w.samples++
 					for _, n := range nodes {
-						if !slices.Contains(got, n) && len(w.dropped) < 20 {
+						if slices.Contains(got, n) {
+							continue
+						}
+						w.dropAt = append(w.dropAt, time.Now())
+						if len(w.dropped) < 20 {
 							w.dropped = append(w.dropped, fmt.Sprintf("%s %s at %s: next hops %v", r.Name, a, time.Now().Format("15:04:05.000"), got))
 						}
 					}
@@ -71,6 +76,13 @@ func (w *routeWatch) Stop() ([]string, int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.Clone(w.dropped), w.samples
+}
+
+// DroppedAt returns the time of every drop seen so far.
+func (w *routeWatch) DroppedAt() []time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.dropAt)
 }
 
 // restartSpecs: graceful restart through the real rollout of the speaker
