@@ -38,27 +38,34 @@ func l2Reached(addrs []netip.Addr, node string, timeout time.Duration) []string 
 	return bodies
 }
 
-// l2OwnerOf is the node r1 reaches addr through (HTTP, then its neighbor entry).
-func l2OwnerOf(addr netip.Addr) string {
+// l2Owner is the node r1 reaches every address of addrs through (HTTP,
+// then its neighbor entry): one node, as the addresses of one Service share
+// their owner.
+func l2Owner(addrs []netip.Addr) string {
 	GinkgoHelper()
 	r1 := cl.Lab.Router("r1")
 	var owner string
-	Eventually(func(g Gomega) {
-		_, err := lab.HTTPGetIn(r1.Netns, addr, 80, time.Second)
-		g.Expect(err).NotTo(HaveOccurred())
-		owner = nodeOfMAC(lab.NeighMAC(r1.Netns, addr))
-		g.Expect(owner).NotTo(BeEmpty(), "r1's neighbor entry for %s is a node's MAC", addr)
-	}).Should(Succeed())
+	for i, a := range addrs {
+		var by string
+		Eventually(func(g Gomega) {
+			_, err := lab.HTTPGetIn(r1.Netns, a, 80, time.Second)
+			g.Expect(err).NotTo(HaveOccurred())
+			by = nodeOfMAC(lab.NeighMAC(r1.Netns, a))
+			g.Expect(by).NotTo(BeEmpty(), "r1's neighbor entry for %s is a node's MAC", a)
+		}).Should(Succeed())
+		fmt.Fprintf(GinkgoWriter, "%s reached through %s\n", a, by)
+		if i == 0 {
+			owner = by
+		}
+		Expect(by).To(Equal(owner), "one owner for the Service's addresses")
+	}
 	return owner
 }
 
 func l2LinkDownSpec() {
 	It("moves the addresses to another node when the owner's link on the segment goes down, and back when it comes up", func(ctx SpecContext) {
 		addrs := helloL2(ctx)
-		owner := l2OwnerOf(addrs[0])
-		for _, a := range addrs[1:] {
-			Expect(l2OwnerOf(a)).To(Equal(owner), "one owner for the Service's addresses")
-		}
+		owner := l2Owner(addrs)
 		expectL2Owner(ctx, helloNS, "hello-l2", addrs, owner)
 		n := cl.Lab.Node(owner)
 		// Keep the node's IPv6 address on the interface while it is down

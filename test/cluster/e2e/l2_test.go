@@ -112,16 +112,7 @@ func l2Specs() {
 	It("answers ARP and NDP from one node; r1 reaches the pods over IPv4 and IPv6 at the owner's MAC; a frozen owner hands over", func(ctx SpecContext) {
 		addrs := helloL2(ctx)
 		r1 := cl.Lab.Router("r1")
-		var owner string
-		for _, a := range addrs {
-			Eventually(func(g Gomega) {
-				_, err := lab.HTTPGetIn(r1.Netns, a, 80, time.Second)
-				g.Expect(err).NotTo(HaveOccurred())
-				g.Expect(nodeOfMAC(lab.NeighMAC(r1.Netns, a))).NotTo(BeEmpty(), "r1's neighbor entry for %s is a node's MAC", a)
-			}).Should(Succeed())
-			owner = nodeOfMAC(lab.NeighMAC(r1.Netns, a))
-			fmt.Fprintf(GinkgoWriter, "%s reached through %s\n", a, owner)
-		}
+		owner := l2Owner(addrs)
 		ownerMAC := macOf(owner)
 		Expect(lab.ARPAnswers(r1.Netns, "lan", r1.Addr4, addrs[0], 300*time.Millisecond)).To(Equal([]string{ownerMAC}))
 		expectL2Owner(ctx, helloNS, "hello-l2", addrs[:1], owner)
