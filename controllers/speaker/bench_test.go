@@ -69,8 +69,8 @@ func BenchmarkCompute(b *testing.B) {
 // BenchmarkServiceChange measures the node reconciler's run after one
 // Service change, on top of n Services: the Service's EndpointSlice is
 // flipped to not ready (its route is withdrawn) or back (announced again)
-// in in-memory informer stores with the reconciler's indexes, as the
-// informer would, and the run that follows recomputes that Service and
+// in the reconciler's factStore, as the reflector would (the store marks
+// the Service dirty), and the run that follows recomputes that Service and
 // hands the change to a real bgp.Speaker (embedded GoBGP; its peers never
 // come up, so only the speaker's own work is measured).
 func BenchmarkServiceChange(b *testing.B) {
@@ -93,7 +93,6 @@ func BenchmarkServiceChange(b *testing.B) {
 				if err := h.slices.Update(benchSlice(j, ready)); err != nil {
 					b.Fatal(err)
 				}
-				h.r.dirty.markService(types.NamespacedName{Namespace: "bench", Name: benchName(j)})
 				if _, err := h.r.Reconcile(ctx, req); err != nil {
 					b.Fatal(err)
 				}
@@ -113,8 +112,10 @@ func BenchmarkServiceChange(b *testing.B) {
 }
 
 type benchNode struct {
-	r      *NodeReconciler
-	slices toolscache.Indexer
+	r *NodeReconciler
+	// slices is where the EndpointSlices' reflector writes: the store
+	// marks the changed Service dirty, as in the speaker.
+	slices sliceSink
 }
 
 // newBenchNode fills in-memory stores with n Services, their EndpointSlices
@@ -123,11 +124,12 @@ type benchNode struct {
 func newBenchNode(b *testing.B, n int) *benchNode {
 	b.Helper()
 	keyFunc := toolscache.MetaNamespaceKeyFunc
+	dirty := &dirtySet{}
 	st := stores{
 		allocations: toolscache.NewIndexer(keyFunc, allocationIndexers),
-		services:    toolscache.NewStore(keyFunc),
-		slices:      toolscache.NewIndexer(keyFunc, endpointSliceIndexers),
+		factStore:   newFactStore(thisNode, dirty.markService),
 	}
+	services, slices := serviceSink{st.factStore}, sliceSink{st.factStore}
 	w := base()
 	// Loopback peers on a port where nothing listens.
 	w.peers = []v1alpha1.BGPPeer{
@@ -142,7 +144,7 @@ func newBenchNode(b *testing.B, n int) *benchNode {
 		s := svc(key.String())
 		a := alloc(addrAt(i), "p1", key.String())
 		es := benchSlice(i, true)
-		for _, err := range []error{st.services.Add(s), st.slices.Add(es), st.allocations.Add(a)} {
+		for _, err := range []error{services.Add(s), slices.Add(es), st.allocations.Add(a)} {
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -160,10 +162,10 @@ func newBenchNode(b *testing.B, n int) *benchNode {
 	if err := spk.Apply(context.Background(), d.State); err != nil {
 		b.Fatal(err)
 	}
-	r := &NodeReconciler{NodeName: thisNode, BGP: spk, Now: time.Now, hub: newViewHub(), stores: st, dirty: &dirtySet{}}
+	r := &NodeReconciler{NodeName: thisNode, BGP: spk, Now: time.Now, hub: newViewHub(), stores: st, dirty: dirty}
 	r.table, r.applied, r.lastASN = d.table, true, d.State.ASN
 	r.view = nodeView{Peers: d.Peers, Announced: len(d.State.Paths)}
-	return &benchNode{r: r, slices: st.slices}
+	return &benchNode{r: r, slices: slices}
 }
 
 func benchPort(p *v1alpha1.BGPPeer) {

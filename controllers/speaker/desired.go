@@ -57,6 +57,10 @@ type Inputs struct {
 	DrainTime time.Duration
 	// Now is the time the decision is made for.
 	Now time.Time
+
+	// source, when set, answers for Services and EndpointSlices instead
+	// of the two maps above (the reconciler's factStore).
+	source serviceSource
 }
 
 // PeerIntent is one BGPPeer that selects the node. When Problem is set the
@@ -139,7 +143,10 @@ func Compute(in Inputs) Desired {
 		announcing = nil
 	}
 	t := newPathTable(nodeNameOf(in.Node), in.DefaultClass, announcing, active, in.Pools)
-	src := mapSource{services: in.Services, slices: in.EndpointSlices}
+	src := in.source
+	if src == nil {
+		src = mapSource{services: in.Services, slices: in.EndpointSlices, nodeName: nodeNameOf(in.Node)}
+	}
 	for _, a := range in.Allocations {
 		t.set(a.Name, a, src)
 	}

@@ -68,11 +68,12 @@
 //
 // The speaker uses a cache of its own: only its own Node and BGPNodeStatus,
 // only Secrets of bgplb-system (its RBAC allows no more), managedFields
-// dropped from every object, Services and EndpointSlices trimmed to what
-// Compute reads (of an EndpointSlice's endpoints, only the one that decides
-// for this node: see trimEndpointSlice). It reads everything without deep copies; the kinds there
-// are thousands of (IPAllocations, Services, EndpointSlices) it reads from
-// the informers' stores directly, without even the shallow copy the cache's
-// Get and List make (see stores). It writes only its BGPNodeStatus and
-// events.
+// dropped from every object. It reads everything without deep copies;
+// IPAllocations, of which there are thousands, straight from their
+// informer's store, without even the shallow copy the cache's Get and List
+// make (see stores). Services and EndpointSlices, of which there are
+// thousands too, are not cached at all: a reflector of each kind feeds a
+// factStore that keeps only what anyServiceWants reads (serviceFacts,
+// endpointFacts) and tells the reconciler which Services' facts changed.
+// It writes only its BGPNodeStatus and events.
 package speaker

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -16,8 +15,6 @@ import (
 
 // Indexes the speaker adds to its informers' stores.
 const (
-	// indexEndpointSliceService indexes EndpointSlices by "namespace/service".
-	indexEndpointSliceService = "bgplb.io/service"
 	// indexAllocationService indexes IPAllocations by the "namespace/name"
 	// of every Service they record, so that a Service's change finds its
 	// addresses without a scan.
@@ -34,39 +31,20 @@ type objects struct {
 // and Compute only read them.
 const noCopy = client.UnsafeDisableDeepCopy
 
-// stores reads the kinds there are thousands of (IPAllocations, Services,
-// EndpointSlices) straight from their informers' stores, as the pointers
-// the cache holds. The cache's Get and List copy every object they return
-// even without a deep copy: at 10,000 Services those copies were most of a
-// reconcile's time and most of the speaker's live heap. Everything that
-// reads these objects only reads them.
+// stores reads the kinds there are thousands of: IPAllocations straight
+// from their informer's store, as the pointers the cache holds (the
+// cache's Get and List copy every object they return even without a deep
+// copy: at 10,000 Services those copies were most of a reconcile's time),
+// and Services and EndpointSlices as their facts (factStore). Everything
+// that reads these objects only reads them.
 //
-// stores is the serviceSource of the reconciler. The stores' lookups fail
-// only for an index that was never added (a bug caught by every test), so
-// their errors read as "nothing there".
+// stores is the serviceSource of the reconciler. The allocations' lookups
+// fail only for an index that was never added (a bug caught by every
+// test), so their errors read as "nothing there".
 type stores struct {
 	// allocations is indexed by indexAllocationService.
 	allocations toolscache.Indexer
-	services    toolscache.Store
-	// slices is indexed by indexEndpointSliceService.
-	slices toolscache.Indexer
-}
-
-func (s stores) service(key types.NamespacedName) *corev1.Service {
-	o, _, _ := s.services.GetByKey(key.String())
-	svc, _ := o.(*corev1.Service)
-	return svc
-}
-
-func (s stores) endpointSlices(key types.NamespacedName) []*discoveryv1.EndpointSlice {
-	objs, _ := s.slices.ByIndex(indexEndpointSliceService, key.String())
-	out := make([]*discoveryv1.EndpointSlice, 0, len(objs))
-	for _, o := range objs {
-		if es, ok := o.(*discoveryv1.EndpointSlice); ok {
-			out = append(out, es)
-		}
-	}
-	return out
+	*factStore
 }
 
 // allocation returns the IPAllocation called name, nil if there is none.
@@ -138,22 +116,6 @@ func (r *NodeReconciler) gather(ctx context.Context) (Inputs, objects, error) {
 			in.Allocations = append(in.Allocations, a)
 		}
 	}
-	in.Services = make(map[types.NamespacedName]*corev1.Service)
-	in.EndpointSlices = make(map[types.NamespacedName][]*discoveryv1.EndpointSlice)
-	for _, a := range in.Allocations {
-		for _, ref := range a.Spec.Services {
-			key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
-			if _, seen := in.Services[key]; seen {
-				continue
-			}
-			svc := r.stores.service(key)
-			in.Services[key] = svc
-			if svc != nil {
-				if eps := r.stores.endpointSlices(key); len(eps) > 0 {
-					in.EndpointSlices[key] = eps
-				}
-			}
-		}
-	}
+	in.source = r.stores
 	return in, objs, nil
 }

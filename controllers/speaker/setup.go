@@ -7,7 +7,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
@@ -23,7 +22,6 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/controllers/internal/scopedcache"
-	"github.com/bgplb/bgplb/controllers/internal/trim"
 )
 
 // Options configure the speaker's controllers.
@@ -80,24 +78,15 @@ func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
 		// Only this node's status: other nodes' writes are none of its
 		// business and would fan out to every speaker.
 		&v1alpha1.BGPNodeStatus{}: {Field: fields.OneTermEqualSelector("metadata.name", opts.NodeName)},
-		// Every LoadBalancer Service and every EndpointSlice of the
-		// cluster is cached: keep only what Compute reads, so memory
-		// follows their number, not their size. The field selector keeps
-		// the cluster's other Services out (a Service that stops being a
-		// LoadBalancer is seen deleted).
-		&corev1.Service{}: {
-			Field:     fields.OneTermEqualSelector("spec.type", string(corev1.ServiceTypeLoadBalancer)),
-			Transform: trimService,
-		},
-		&discoveryv1.EndpointSlice{}: {Transform: trimEndpointSlice(opts.NodeName)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("the speaker's cache: %w", err)
 	}
-	st, err := newStores(context.Background(), c)
+	allocations, err := allocationStore(context.Background(), c)
 	if err != nil {
 		return nil, err
 	}
+	st := stores{allocations: allocations, factStore: newFactStore(opts.NodeName, nil)}
 
 	log := mgr.GetLogger().WithName("speaker").WithValues("node", opts.NodeName)
 	recorder := mgr.GetEventRecorder("bgplb-speaker")
@@ -132,24 +121,14 @@ func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
 		r.dirty.markAllocation(a.Name)
 		return true
 	})))
-	b = b.WatchesRawSource(source.Kind(c, &corev1.Service{}, marking(key, func(s *corev1.Service) bool {
-		r.dirty.markService(types.NamespacedName{Namespace: s.Namespace, Name: s.Name})
-		return true
-	}), loadBalancerService()))
-	b = b.WatchesRawSource(source.Kind(c, &discoveryv1.EndpointSlice{}, marking(key, func(s *discoveryv1.EndpointSlice) bool {
-		// Endpoints of Services that are not LoadBalancers churn a lot
-		// and never matter here.
-		name := s.Labels[discoveryv1.LabelServiceName]
-		if name == "" {
-			return false
-		}
-		svc := types.NamespacedName{Namespace: s.Namespace, Name: name}
-		if o := st.service(svc); o == nil || o.Spec.Type != corev1.ServiceTypeLoadBalancer {
-			return false
-		}
-		r.dirty.markService(svc)
-		return true
-	})))
+	// Services and EndpointSlices: their facts only (factStore), and only
+	// changes of those mark the Service.
+	facts, err := newFactSource(mgr, st.factStore, key)
+	if err != nil {
+		return nil, err
+	}
+	facts.mark = r.dirty.markService
+	b = b.WatchesRawSource(facts)
 	if err := b.Complete(r); err != nil {
 		return nil, fmt.Errorf("creating the node reconciler: %w", err)
 	}
@@ -171,82 +150,22 @@ func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
 	return &Handle{writer: w}, nil
 }
 
-// trimService keeps the fields of a Service that the speaker reads.
-var trimService = trim.Service()
-
-// trimEndpointSlice returns the transform that keeps, of an EndpointSlice,
-// its Service label and only the endpoint that decides anything on this
-// node: a usable one on this node (it satisfies both traffic policies),
-// else a usable one elsewhere, else none. hasUsableEndpoint answers the same
-// on the trimmed slice, and a Service with hundreds of endpoints costs the
-// speaker one.
-func trimEndpointSlice(nodeName string) toolscache.TransformFunc {
-	return trim.EndpointSlice(func(eps []discoveryv1.Endpoint) []discoveryv1.Endpoint {
-		var keep *discoveryv1.Endpoint
-		for i := range eps {
-			e := &eps[i]
-			if !endpointUsable(e.Conditions) {
-				continue
-			}
-			if e.NodeName != nil && *e.NodeName == nodeName {
-				return []discoveryv1.Endpoint{*e}
-			}
-			if keep == nil {
-				keep = e
-			}
-		}
-		if keep == nil {
-			return nil
-		}
-		return []discoveryv1.Endpoint{*keep}
-	})
-}
-
-// newStores gets the informers of the big kinds from the cache (creating
-// them; they start with it) and adds the speaker's indexes.
-func newStores(ctx context.Context, c cache.Cache) (stores, error) {
-	indexer := func(obj client.Object) (toolscache.Indexer, error) {
-		inf, err := c.GetInformer(ctx, obj)
-		if err != nil {
-			return nil, fmt.Errorf("getting the %T informer: %w", obj, err)
-		}
-		sii, ok := inf.(toolscache.SharedIndexInformer)
-		if !ok {
-			return nil, fmt.Errorf("the %T informer is a %T, not a SharedIndexInformer", obj, inf)
-		}
-		return sii.GetIndexer(), nil
+// allocationStore gets the IPAllocations' informer from the cache
+// (creating it; it starts with the cache) and indexes it by Service.
+func allocationStore(ctx context.Context, c cache.Cache) (toolscache.Indexer, error) {
+	inf, err := c.GetInformer(ctx, &v1alpha1.IPAllocation{})
+	if err != nil {
+		return nil, fmt.Errorf("getting the IPAllocation informer: %w", err)
 	}
-	var st stores
-	var err error
-	if st.allocations, err = indexer(&v1alpha1.IPAllocation{}); err != nil {
-		return st, err
-	}
-	if err := st.allocations.AddIndexers(allocationIndexers); err != nil {
-		return st, fmt.Errorf("indexing IPAllocations by Service: %w", err)
-	}
-	if st.services, err = indexer(&corev1.Service{}); err != nil {
-		return st, err
-	}
-	if st.slices, err = indexer(&discoveryv1.EndpointSlice{}); err != nil {
-		return st, err
-	}
-	if err := st.slices.AddIndexers(endpointSliceIndexers); err != nil {
-		return st, fmt.Errorf("indexing EndpointSlices by Service: %w", err)
-	}
-	return st, nil
-}
-
-// endpointSliceIndexers index EndpointSlices by their Service.
-var endpointSliceIndexers = toolscache.Indexers{indexEndpointSliceService: func(o any) ([]string, error) {
-	s, ok := o.(*discoveryv1.EndpointSlice)
+	sii, ok := inf.(toolscache.SharedIndexInformer)
 	if !ok {
-		return nil, nil
+		return nil, fmt.Errorf("the IPAllocation informer is a %T, not a SharedIndexInformer", inf)
 	}
-	if svc := s.Labels[discoveryv1.LabelServiceName]; svc != "" {
-		return []string{s.Namespace + "/" + svc}, nil
+	if err := sii.GetIndexer().AddIndexers(allocationIndexers); err != nil {
+		return nil, fmt.Errorf("indexing IPAllocations by Service: %w", err)
 	}
-	return nil, nil
-}}
+	return sii.GetIndexer(), nil
+}
 
 // allocationIndexers index IPAllocations by every Service they record.
 var allocationIndexers = toolscache.Indexers{indexAllocationService: func(o any) ([]string, error) {
@@ -270,17 +189,5 @@ func nodeChanged() predicate.TypedPredicate[*corev1.Node] {
 			return o.UID != n.UID || !equality.Semantic.DeepEqual(o.Labels, n.Labels) ||
 				!equality.Semantic.DeepEqual(o.Status.Addresses, n.Status.Addresses)
 		},
-	}
-}
-
-// loadBalancerService passes events of Services that are, or were, of type
-// LoadBalancer.
-func loadBalancerService() predicate.TypedPredicate[*corev1.Service] {
-	isLB := func(s *corev1.Service) bool { return s.Spec.Type == corev1.ServiceTypeLoadBalancer }
-	return predicate.TypedFuncs[*corev1.Service]{
-		CreateFunc:  func(e event.TypedCreateEvent[*corev1.Service]) bool { return isLB(e.Object) },
-		DeleteFunc:  func(e event.TypedDeleteEvent[*corev1.Service]) bool { return isLB(e.Object) },
-		UpdateFunc:  func(e event.TypedUpdateEvent[*corev1.Service]) bool { return isLB(e.ObjectOld) || isLB(e.ObjectNew) },
-		GenericFunc: func(e event.TypedGenericEvent[*corev1.Service]) bool { return isLB(e.Object) },
 	}
 }

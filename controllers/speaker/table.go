@@ -122,7 +122,7 @@ func (t *pathTable) contribution(alloc *v1alpha1.IPAllocation, src serviceSource
 		return buf // the API server validates it; nothing sensible to announce
 	}
 	addr = addr.Unmap()
-	if !anyServiceWants(alloc, src, t.nodeName, t.defaultClass) {
+	if !anyServiceWants(alloc, src, t.defaultClass) {
 		return buf
 	}
 	m := matchPool(alloc, t.pools)

@@ -23,7 +23,10 @@ import (
 // router that got the full state after each node-wide event (Apply) and
 // only the table's changes after each other event (UpdatePaths) ends up
 // with exactly the paths a full Compute of the same inputs gives, and so
-// does the table.
+// does the table. The per-Service runs read the Services and slices from a
+// factStore fed as the reflectors would, and recompute only the Services
+// it reports changed: a change it misses or misjudges shows as a path
+// that differs.
 func TestIncrementalMatchesCompute(t *testing.T) {
 	seeds, steps := 200, 60
 	if testing.Short() {
@@ -32,22 +35,34 @@ func TestIncrementalMatchesCompute(t *testing.T) {
 	for seed := range uint64(seeds) {
 		rng := rand.New(rand.NewPCG(seed, 13))
 		m := newModel(rng)
+		feed := newFactFeed()
+		if _, err := feed.sync(m.w, rng); err != nil {
+			t.Fatal(err)
+		}
 		d := Compute(m.w.inputs())
 		tbl, router := d.table, routerOf(d.State.Paths)
 		for step := range steps {
 			ev := m.event()
 			in := m.w.inputs()
+			reported, err := feed.sync(m.w, rng)
+			if err != nil {
+				t.Fatalf("seed %d step %d (%s): feeding the store: %v", seed, step, ev.what, err)
+			}
 			if ev.global {
 				d := Compute(in)
 				tbl, router = d.table, routerOf(d.State.Paths)
 			} else {
-				update(tbl, in, ev.services, ev.allocations)
+				update(tbl, in, feed.store, reported, ev.allocations)
 				c := tbl.flush()
 				if err := applyChanges(router, c); err != nil {
 					t.Fatalf("seed %d step %d (%s): %v", seed, step, ev.what, err)
 				}
 			}
 			want := Compute(in).State.Paths
+			in.source = feed.store
+			if got := Compute(in).State.Paths; !reflect.DeepEqual(got, want) {
+				t.Fatalf("seed %d step %d (%s): Compute from the store's facts gives\n%v\nfrom the objects\n%v", seed, step, ev.what, got, want)
+			}
 			if got := pathsOf(router); !reflect.DeepEqual(got, want) {
 				t.Fatalf("seed %d step %d (%s): the router has\n%v\nfull Compute gives\n%v", seed, step, ev.what, got, want)
 			}

@@ -16,8 +16,8 @@ import (
 
 // update does what the reconciler does for a run with dirty Services and
 // IPAllocations: every allocation named, and every allocation recording
-// a dirty Service, is set again from in.
-func update(tbl *pathTable, in Inputs, services, allocations []string) {
+// a dirty Service, is set again from in's allocations and src.
+func update(tbl *pathTable, in Inputs, src serviceSource, services, allocations []string) {
 	byName := make(map[string]*v1alpha1.IPAllocation, len(in.Allocations))
 	names := map[string]bool{}
 	for _, a := range in.Allocations {
@@ -34,7 +34,6 @@ func update(tbl *pathTable, in Inputs, services, allocations []string) {
 			}
 		}
 	}
-	src := mapSource{services: in.Services, slices: in.EndpointSlices}
 	for n := range names {
 		tbl.set(n, byName[n], src)
 	}
@@ -211,7 +210,7 @@ func TestTableUpdates(t *testing.T) {
 			tbl := Compute(w.inputs()).table
 			services, allocations := tc.change(&w)
 			in := w.inputs()
-			update(tbl, in, services, allocations)
+			update(tbl, in, mapSource{services: in.Services, slices: in.EndpointSlices, nodeName: nodeNameOf(in.Node)}, services, allocations)
 			up, wd := changesSummary(tbl.flush())
 			if !reflect.DeepEqual(up, tc.upsert) || !slices.Equal(wd, tc.withdraw) {
 				t.Errorf("upsert %v withdraw %v, want upsert %v withdraw %v", up, wd, tc.upsert, tc.withdraw)
@@ -230,7 +229,7 @@ func TestTableUpdates(t *testing.T) {
 // An allocation the table has never seen, set to nothing, leaves no trace.
 func TestTableForgetsUnknownAllocation(t *testing.T) {
 	tbl := Compute(base().inputs()).table
-	tbl.set("unknown", nil, mapSource{})
+	tbl.set("unknown", nil, mapSource{nodeName: thisNode})
 	if c := tbl.flush(); len(c.upsert)+len(c.withdraw) > 0 || tbl.size() != 1 || len(tbl.members) != 1 {
 		t.Errorf("changes %v, size %d, members %d", c, tbl.size(), len(tbl.members))
 	}
