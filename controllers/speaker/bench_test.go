@@ -126,7 +126,8 @@ func newBenchNode(b *testing.B, n int) *benchNode {
 	keyFunc := toolscache.MetaNamespaceKeyFunc
 	dirty := &dirtySet{}
 	st := stores{
-		allocations: toolscache.NewIndexer(keyFunc, allocationIndexers),
+		allocations: toolscache.NewStore(keyFunc),
+		byService:   newAllocationIndex(),
 		factStore:   newFactStore(thisNode, dirty.markService),
 	}
 	services, slices := serviceSink{st.factStore}, sliceSink{st.factStore}
@@ -149,6 +150,7 @@ func newBenchNode(b *testing.B, n int) *benchNode {
 				b.Fatal(err)
 			}
 		}
+		st.byService.update(nil, a)
 		in.Allocations = append(in.Allocations, a)
 		in.Services[key] = s
 		in.EndpointSlices[key] = []*discoveryv1.EndpointSlice{es}

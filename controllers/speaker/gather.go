@@ -13,14 +13,6 @@ import (
 	"github.com/bgplb/bgplb/api/v1alpha1"
 )
 
-// Indexes the speaker adds to its informers' stores.
-const (
-	// indexAllocationService indexes IPAllocations by the "namespace/name"
-	// of every Service they record, so that a Service's change finds its
-	// addresses without a scan.
-	indexAllocationService = "bgplb.io/service"
-)
-
 // objects keeps the gathered objects that problems are reported on.
 type objects struct {
 	peers map[string]*v1alpha1.BGPPeer
@@ -42,8 +34,8 @@ const noCopy = client.UnsafeDisableDeepCopy
 // fail only for an index that was never added (a bug caught by every
 // test), so their errors read as "nothing there".
 type stores struct {
-	// allocations is indexed by indexAllocationService.
-	allocations toolscache.Indexer
+	allocations toolscache.Store
+	byService   *allocationIndex
 	*factStore
 }
 
@@ -56,12 +48,7 @@ func (s stores) allocation(name string) *v1alpha1.IPAllocation {
 
 // allocationsOf adds to names the IPAllocations that record the Service.
 func (s stores) allocationsOf(key types.NamespacedName, names map[string]struct{}) {
-	objs, _ := s.allocations.ByIndex(indexAllocationService, key.String())
-	for _, o := range objs {
-		if a, ok := o.(*v1alpha1.IPAllocation); ok {
-			names[a.Name] = struct{}{}
-		}
-	}
+	s.byService.of(key, names)
 }
 
 // gather reads the inputs of Compute from the cache.

@@ -86,7 +86,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := stores{allocations: allocations, factStore: newFactStore(opts.NodeName, nil)}
+	st := stores{allocations: allocations, byService: newAllocationIndex(), factStore: newFactStore(opts.NodeName, nil)}
 
 	log := mgr.GetLogger().WithName("speaker").WithValues("node", opts.NodeName)
 	recorder := mgr.GetEventRecorder("bgplb-speaker")
@@ -117,10 +117,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
 	b = b.WatchesRawSource(source.Kind(c, &v1alpha1.IPPool{}, marking(key, func(o *v1alpha1.IPPool) bool { return all(o) }),
 		predicate.TypedLabelChangedPredicate[*v1alpha1.IPPool]{}))
 	b = b.WatchesRawSource(source.Kind(c, &corev1.Secret{}, marking(key, func(o *corev1.Secret) bool { return all(o) })))
-	b = b.WatchesRawSource(source.Kind(c, &v1alpha1.IPAllocation{}, marking(key, func(a *v1alpha1.IPAllocation) bool {
-		r.dirty.markAllocation(a.Name)
-		return true
-	})))
+	b = b.WatchesRawSource(source.Kind(c, &v1alpha1.IPAllocation{}, indexing(st.byService, key, r.dirty.markAllocation)))
 	// Services and EndpointSlices: their facts only (factStore), and only
 	// changes of those mark the Service.
 	facts, err := newFactSource(mgr, st.factStore, key)
@@ -150,9 +147,9 @@ func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
 	return &Handle{writer: w}, nil
 }
 
-// allocationStore gets the IPAllocations' informer from the cache
-// (creating it; it starts with the cache) and indexes it by Service.
-func allocationStore(ctx context.Context, c cache.Cache) (toolscache.Indexer, error) {
+// allocationStore gets the IPAllocations' informer store from the cache
+// (creating the informer; it starts with the cache).
+func allocationStore(ctx context.Context, c cache.Cache) (toolscache.Store, error) {
 	inf, err := c.GetInformer(ctx, &v1alpha1.IPAllocation{})
 	if err != nil {
 		return nil, fmt.Errorf("getting the IPAllocation informer: %w", err)
@@ -161,24 +158,8 @@ func allocationStore(ctx context.Context, c cache.Cache) (toolscache.Indexer, er
 	if !ok {
 		return nil, fmt.Errorf("the IPAllocation informer is a %T, not a SharedIndexInformer", inf)
 	}
-	if err := sii.GetIndexer().AddIndexers(allocationIndexers); err != nil {
-		return nil, fmt.Errorf("indexing IPAllocations by Service: %w", err)
-	}
-	return sii.GetIndexer(), nil
+	return sii.GetStore(), nil
 }
-
-// allocationIndexers index IPAllocations by every Service they record.
-var allocationIndexers = toolscache.Indexers{indexAllocationService: func(o any) ([]string, error) {
-	a, ok := o.(*v1alpha1.IPAllocation)
-	if !ok {
-		return nil, nil
-	}
-	out := make([]string, 0, len(a.Spec.Services))
-	for _, ref := range a.Spec.Services {
-		out = append(out, ref.Namespace+"/"+ref.Name)
-	}
-	return out, nil
-}}
 
 // nodeChanged passes the Node updates that matter (labels, addresses, a
 // re-created Node), not the periodic status heartbeats.
