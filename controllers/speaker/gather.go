@@ -27,12 +27,9 @@ const noCopy = client.UnsafeDisableDeepCopy
 // from their informer's store, as the pointers the cache holds (the
 // cache's Get and List copy every object they return even without a deep
 // copy: at 10,000 Services those copies were most of a reconcile's time),
-// and Services and EndpointSlices as their facts (factStore). Everything
-// that reads these objects only reads them.
-//
-// stores is the serviceSource of the reconciler. The allocations' lookups
-// fail only for an index that was never added (a bug caught by every
-// test), so their errors read as "nothing there".
+// found by Service through byService, and Services and EndpointSlices as
+// their facts (factStore: stores is the reconciler's serviceSource).
+// Everything that reads these objects only reads them.
 type stores struct {
 	allocations toolscache.Store
 	byService   *allocationIndex
