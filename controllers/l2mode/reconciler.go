@@ -70,6 +70,9 @@ type Reconciler struct {
 	written map[types.NamespacedName]string
 	// active: some L2Advertisement exists (the API probe runs only then).
 	active atomic.Bool
+	// watches starts the watches of what L2 mode reads once an
+	// L2Advertisement exists (nil in tests that call Reconcile directly).
+	watches *lazyWatches
 }
 
 // pendingRetry is when a run that held addresses back for a peer's first
@@ -254,6 +257,11 @@ func (r *Reconciler) gather(ctx context.Context) (Inputs, []corev1.Node, error) 
 	if len(advs.Items) == 0 {
 		// L2 mode is off: nothing to read.
 		return in, nil, nil
+	}
+	if r.watches != nil {
+		if err := r.watches.ensure(ctx); err != nil {
+			return in, nil, err
+		}
 	}
 	for i := range advs.Items {
 		in.Advs = append(in.Advs, &advs.Items[i])

@@ -63,7 +63,8 @@ type Options struct {
 
 // Setup adds the L2 reconciler, its failure detector and its link watcher
 // to the manager. It keeps a cache of its own (every Node, trimmed
-// Services and EndpointSlices) beside the BGP reconciler's.
+// Services and EndpointSlices) beside the BGP reconciler's facts, filled
+// only once an L2Advertisement exists (lazyWatches).
 func Setup(mgr ctrl.Manager, opts Options) error {
 	if opts.NodeName == "" {
 		return errors.New("l2mode: NodeName is required")
@@ -83,15 +84,6 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	})
 	if err != nil {
 		return fmt.Errorf("the L2 cache: %w", err)
-	}
-	// A Service's EndpointSlices by an index, not a scan of the namespace.
-	if err := c.IndexField(context.Background(), &discoveryv1.EndpointSlice{}, indexSliceService, func(o client.Object) []string {
-		if svc := o.GetLabels()[discoveryv1.LabelServiceName]; svc != "" {
-			return []string{svc}
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("indexing EndpointSlices: %w", err)
 	}
 	log := mgr.GetLogger().WithName("l2").WithValues("node", opts.NodeName)
 	kick := make(chan event.GenericEvent, 1)
@@ -145,15 +137,14 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	one := func(context.Context, client.Object) []reconcile.Request { return []reconcile.Request{key} }
 	enqueue := handler.EnqueueRequestsFromMapFunc(one)
 	b := ctrl.NewControllerManagedBy(mgr).Named("speaker-l2")
-	b = b.WatchesRawSource(source.Kind[client.Object](c, &corev1.Node{}, enqueue, nodeChanged()))
-	for _, obj := range []client.Object{&v1alpha1.L2Advertisement{}, &v1alpha1.IPPool{}, &v1alpha1.IPAllocation{},
-		&corev1.Service{}, &discoveryv1.EndpointSlice{}} {
-		b = b.WatchesRawSource(source.Kind[client.Object](c, obj, enqueue))
-	}
+	// The rest is watched once an L2Advertisement exists (lazyWatches).
+	b = b.WatchesRawSource(source.Kind[client.Object](c, &v1alpha1.L2Advertisement{}, enqueue))
 	b = b.WatchesRawSource(source.Channel(kick, enqueue))
-	if err := b.Complete(r); err != nil {
+	ctl, err := b.Build(r)
+	if err != nil {
 		return fmt.Errorf("creating the L2 reconciler: %w", err)
 	}
+	r.watches = &lazyWatches{cache: c, ctl: ctl, enqueue: enqueue}
 	// The detector and the link watcher run on every replica for the
 	// manager's lifetime; the responder stops answering when they end.
 	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
