@@ -115,7 +115,7 @@ type benchNode struct {
 	r *NodeReconciler
 	// slices is where the EndpointSlices' reflector writes: the store
 	// marks the changed Service dirty, as in the speaker.
-	slices sliceSink
+	slices sink[*discoveryv1.EndpointSlice]
 }
 
 // newBenchNode fills in-memory stores with n Services, their EndpointSlices
@@ -130,7 +130,7 @@ func newBenchNode(b *testing.B, n int) *benchNode {
 		byService:   newAllocationIndex(),
 		factStore:   newFactStore(thisNode, dirty.markService),
 	}
-	services, slices := serviceSink{st.factStore}, sliceSink{st.factStore}
+	services, slices := servicesInto(st.factStore), slicesInto(st.factStore)
 	w := base()
 	// Loopback peers on a port where nothing listens.
 	w.peers = []v1alpha1.BGPPeer{

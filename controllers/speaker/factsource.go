@@ -76,9 +76,9 @@ func newFactSource(mgr ctrl.Manager, store *factStore, key reconcile.Request) (*
 		store: store,
 		key:   key,
 		reflectors: []*toolscache.Reflector{
-			toolscache.NewReflectorWithOptions(services, &corev1.Service{}, serviceSink{store},
+			toolscache.NewReflectorWithOptions(services, &corev1.Service{}, servicesInto(store),
 				toolscache.ReflectorOptions{Name: "speaker-services"}),
-			toolscache.NewReflectorWithOptions(slices, &discoveryv1.EndpointSlice{}, sliceSink{store},
+			toolscache.NewReflectorWithOptions(slices, &discoveryv1.EndpointSlice{}, slicesInto(store),
 				toolscache.ReflectorOptions{Name: "speaker-endpointslices"}),
 		},
 	}, nil

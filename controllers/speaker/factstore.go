@@ -2,17 +2,20 @@ package speaker
 
 import (
 	"fmt"
+	"iter"
+	"maps"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // factStore keeps, of every LoadBalancer Service and every EndpointSlice
 // of the cluster, only their facts (serviceFacts, endpointFacts): a
-// reflector of each kind writes into it (serviceSink, sliceSink) and the
+// reflector of each kind writes into it (servicesInto, slicesInto) and the
 // objects themselves are dropped as soon as they are read. An informer's
 // store would keep every object, with a map per index key: at 10,000
 // Services that was about 20 MB of the speaker's heap, most of it.
@@ -92,16 +95,18 @@ func (s *factStore) notify(keys []types.NamespacedName) {
 }
 
 // setServiceLocked stores (or, with svc nil, forgets) a Service's facts
-// and reports whether they changed.
-func (s *factStore) setServiceLocked(key types.NamespacedName, svc *corev1.Service) bool {
+// and appends it to out when they changed.
+func (s *factStore) setServiceLocked(key types.NamespacedName, svc *corev1.Service, out []types.NamespacedName) []types.NamespacedName {
 	old, had := s.services[key]
 	if svc == nil {
 		delete(s.services, key)
-		return had
+	} else {
+		s.services[key] = factsOfService(svc)
 	}
-	f := factsOfService(svc)
-	s.services[key] = f
-	return !had || f != old
+	if now, has := s.services[key]; had != has || now != old {
+		out = append(out, key)
+	}
+	return out
 }
 
 // setSliceLocked stores (or, with es nil, forgets) the facts of the
@@ -162,152 +167,104 @@ func labelOf(es *discoveryv1.EndpointSlice) string {
 	return es.Labels[discoveryv1.LabelServiceName]
 }
 
-// serviceSink is the store the Services' reflector writes to.
-type serviceSink struct{ s *factStore }
-
-// sliceSink is the store the EndpointSlices' reflector writes to.
-type sliceSink struct{ s *factStore }
+// sink is where a reflector writes one kind: each object becomes facts
+// (set; a nil object forgets them) and the Services whose facts changed
+// are told after the lock is released.
+type sink[T client.Object] struct {
+	s   *factStore
+	set func(s *factStore, key types.NamespacedName, obj T, out []types.NamespacedName) []types.NamespacedName
+	// known lists the keys stored of this kind; synced marks its first list.
+	known  func(s *factStore) iter.Seq[types.NamespacedName]
+	synced func(s *factStore)
+}
 
 var (
-	_ toolscache.ReflectorStore = serviceSink{}
-	_ toolscache.ReflectorStore = sliceSink{}
+	_ toolscache.ReflectorStore = sink[*corev1.Service]{}
+	_ toolscache.ReflectorStore = sink[*discoveryv1.EndpointSlice]{}
 )
+
+// servicesInto is the sink of the Services' reflector.
+func servicesInto(s *factStore) sink[*corev1.Service] {
+	return sink[*corev1.Service]{s: s, set: (*factStore).setServiceLocked,
+		known:  func(s *factStore) iter.Seq[types.NamespacedName] { return maps.Keys(s.services) },
+		synced: func(s *factStore) { s.servicesSynced = true }}
+}
+
+// slicesInto is the sink of the EndpointSlices' reflector.
+func slicesInto(s *factStore) sink[*discoveryv1.EndpointSlice] {
+	return sink[*discoveryv1.EndpointSlice]{s: s, set: (*factStore).setSliceLocked,
+		known:  func(s *factStore) iter.Seq[types.NamespacedName] { return maps.Keys(s.slices) },
+		synced: func(s *factStore) { s.slicesSynced = true }}
+}
 
 func keyOf(namespace, name string) types.NamespacedName {
 	return types.NamespacedName{Namespace: namespace, Name: name}
 }
 
-func asService(obj any) (*corev1.Service, error) {
+func (k sink[T]) object(obj any) (T, error) {
 	if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj
 	}
-	svc, ok := obj.(*corev1.Service)
+	o, ok := obj.(T)
 	if !ok {
-		return nil, fmt.Errorf("the Services' reflector gave a %T", obj)
+		return o, fmt.Errorf("the %T reflector gave a %T", o, obj)
 	}
-	return svc, nil
+	return o, nil
 }
 
-func asSlice(obj any) (*discoveryv1.EndpointSlice, error) {
-	if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	es, ok := obj.(*discoveryv1.EndpointSlice)
-	if !ok {
-		return nil, fmt.Errorf("the EndpointSlices' reflector gave a %T", obj)
-	}
-	return es, nil
-}
-
-func (k serviceSink) put(obj any, remove bool) error {
-	svc, err := asService(obj)
+func (k sink[T]) put(obj any, remove bool) error {
+	o, err := k.object(obj)
 	if err != nil {
 		return err
 	}
-	key := keyOf(svc.Namespace, svc.Name)
+	key := keyOf(o.GetNamespace(), o.GetName())
 	if remove {
-		svc = nil
+		var none T
+		o = none
 	}
 	k.s.mu.Lock()
-	changed := k.s.setServiceLocked(key, svc)
+	changed := k.set(k.s, key, o, nil)
 	k.s.mu.Unlock()
-	if changed {
-		k.s.notify([]types.NamespacedName{key})
-	}
+	k.s.notify(changed)
 	return nil
 }
 
 // Add implements toolscache.ReflectorStore.
-func (k serviceSink) Add(obj any) error { return k.put(obj, false) }
+func (k sink[T]) Add(obj any) error { return k.put(obj, false) }
 
 // Update implements toolscache.ReflectorStore.
-func (k serviceSink) Update(obj any) error { return k.put(obj, false) }
+func (k sink[T]) Update(obj any) error { return k.put(obj, false) }
 
 // Delete implements toolscache.ReflectorStore.
-func (k serviceSink) Delete(obj any) error { return k.put(obj, true) }
+func (k sink[T]) Delete(obj any) error { return k.put(obj, true) }
 
 // Resync implements toolscache.ReflectorStore (nothing to do).
-func (serviceSink) Resync() error { return nil }
+func (sink[T]) Resync() error { return nil }
 
 // Replace implements toolscache.ReflectorStore: the list is the whole
-// truth (the first list, or a relist after the watch expired); Services
+// truth (the first list, or a relist after the watch expired); objects
 // missing from it are gone.
-func (k serviceSink) Replace(list []any, _ string) error {
-	next := make(map[types.NamespacedName]*corev1.Service, len(list))
-	for _, o := range list {
-		svc, err := asService(o)
+func (k sink[T]) Replace(list []any, _ string) error {
+	next := make(map[types.NamespacedName]T, len(list))
+	for _, obj := range list {
+		o, err := k.object(obj)
 		if err != nil {
 			return err
 		}
-		next[keyOf(svc.Namespace, svc.Name)] = svc
+		next[keyOf(o.GetNamespace(), o.GetName())] = o
 	}
 	var changed []types.NamespacedName
 	k.s.mu.Lock()
-	for key := range k.s.services {
-		if _, ok := next[key]; !ok && k.s.setServiceLocked(key, nil) {
-			changed = append(changed, key)
-		}
-	}
-	for key, svc := range next {
-		if k.s.setServiceLocked(key, svc) {
-			changed = append(changed, key)
-		}
-	}
-	k.s.servicesSynced = true
-	k.s.mu.Unlock()
-	k.s.notify(changed)
-	return nil
-}
-
-func (k sliceSink) put(obj any, remove bool) error {
-	es, err := asSlice(obj)
-	if err != nil {
-		return err
-	}
-	key := keyOf(es.Namespace, es.Name)
-	if remove {
-		es = nil
-	}
-	k.s.mu.Lock()
-	changed := k.s.setSliceLocked(key, es, nil)
-	k.s.mu.Unlock()
-	k.s.notify(changed)
-	return nil
-}
-
-// Add implements toolscache.ReflectorStore.
-func (k sliceSink) Add(obj any) error { return k.put(obj, false) }
-
-// Update implements toolscache.ReflectorStore.
-func (k sliceSink) Update(obj any) error { return k.put(obj, false) }
-
-// Delete implements toolscache.ReflectorStore.
-func (k sliceSink) Delete(obj any) error { return k.put(obj, true) }
-
-// Resync implements toolscache.ReflectorStore (nothing to do).
-func (sliceSink) Resync() error { return nil }
-
-// Replace implements toolscache.ReflectorStore (see serviceSink.Replace).
-func (k sliceSink) Replace(list []any, _ string) error {
-	next := make(map[types.NamespacedName]*discoveryv1.EndpointSlice, len(list))
-	for _, o := range list {
-		es, err := asSlice(o)
-		if err != nil {
-			return err
-		}
-		next[keyOf(es.Namespace, es.Name)] = es
-	}
-	var changed []types.NamespacedName
-	k.s.mu.Lock()
-	for key := range k.s.slices {
+	var none T
+	for key := range k.known(k.s) {
 		if _, ok := next[key]; !ok {
-			changed = k.s.setSliceLocked(key, nil, changed)
+			changed = k.set(k.s, key, none, changed)
 		}
 	}
-	for key, es := range next {
-		changed = k.s.setSliceLocked(key, es, changed)
+	for key, o := range next {
+		changed = k.set(k.s, key, o, changed)
 	}
-	k.s.slicesSynced = true
+	k.synced(k.s)
 	k.s.mu.Unlock()
 	k.s.notify(changed)
 	return nil

@@ -57,48 +57,52 @@ func namedSlice(ns, name, svcName string, eps ...ep) *discoveryv1.EndpointSlice 
 func TestFactStoreReportsWhatChanges(t *testing.T) {
 	web := types.NamespacedName{Namespace: "a", Name: "web"}
 	api := types.NamespacedName{Namespace: "a", Name: "api"}
+	type (
+		services  = sink[*corev1.Service]
+		sliceSink = sink[*discoveryv1.EndpointSlice]
+	)
 	type step struct {
 		name string
-		do   func(svcs serviceSink, sl sliceSink) error
+		do   func(services, sliceSink) error
 		want []types.NamespacedName
 	}
 	steps := []step{
-		{"first lists", func(s serviceSink, l sliceSink) error {
+		{"first lists", func(s services, l sliceSink) error {
 			if err := s.Replace([]any{svc("a/web")}, "1"); err != nil {
 				return err
 			}
 			return l.Replace([]any{namedSlice("a", "web-1", "web", readyThere)}, "1")
 		}, []types.NamespacedName{web, web}},
-		{"status-only update", func(s serviceSink, _ sliceSink) error {
+		{"status-only update", func(s services, _ sliceSink) error {
 			o := svc("a/web")
 			o.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "198.51.100.1"}}
 			return s.Update(o)
 		}, nil},
-		{"same facts, other endpoint", func(_ serviceSink, l sliceSink) error {
+		{"same facts, other endpoint", func(_ services, l sliceSink) error {
 			return l.Update(namedSlice("a", "web-1", "web", readyThere, readyThere))
 		}, nil},
-		{"a ready endpoint here", func(_ serviceSink, l sliceSink) error {
+		{"a ready endpoint here", func(_ services, l sliceSink) error {
 			return l.Add(namedSlice("a", "web-2", "web", readyHere))
 		}, []types.NamespacedName{web}},
-		{"slices of a Service that is not a LoadBalancer", func(_ serviceSink, l sliceSink) error {
+		{"slices of a Service that is not a LoadBalancer", func(_ services, l sliceSink) error {
 			return l.Add(namedSlice("a", "api-1", "api", readyHere))
 		}, nil},
-		{"it becomes one", func(s serviceSink, _ sliceSink) error { return s.Add(svc("a/api", etpLocal)) },
+		{"it becomes one", func(s services, _ sliceSink) error { return s.Add(svc("a/api", etpLocal)) },
 			[]types.NamespacedName{api}},
-		{"a slice moves from web to api (relabelled)", func(_ serviceSink, l sliceSink) error {
+		{"a slice moves from web to api (relabelled)", func(_ services, l sliceSink) error {
 			return l.Update(namedSlice("a", "web-2", "api", readyHere))
 		}, []types.NamespacedName{web}}, // api already had one here
-		{"a slice without a Service label", func(_ serviceSink, l sliceSink) error {
+		{"a slice without a Service label", func(_ services, l sliceSink) error {
 			return l.Update(namedSlice("a", "api-1", "", readyHere))
 		}, nil}, // web-2 still gives api one here
-		{"relist without web-2", func(_ serviceSink, l sliceSink) error {
+		{"relist without web-2", func(_ services, l sliceSink) error {
 			return l.Replace([]any{namedSlice("a", "web-1", "web", readyThere)}, "9")
 		}, []types.NamespacedName{api}},
-		{"ETP changes", func(s serviceSink, _ sliceSink) error { return s.Update(svc("a/api")) },
+		{"ETP changes", func(s services, _ sliceSink) error { return s.Update(svc("a/api")) },
 			[]types.NamespacedName{api}},
-		{"deleted", func(s serviceSink, _ sliceSink) error { return s.Delete(svc("a/api")) },
+		{"deleted", func(s services, _ sliceSink) error { return s.Delete(svc("a/api")) },
 			[]types.NamespacedName{api}},
-		{"relist without web", func(s serviceSink, _ sliceSink) error { return s.Replace(nil, "10") },
+		{"relist without web", func(s services, _ sliceSink) error { return s.Replace(nil, "10") },
 			[]types.NamespacedName{web}},
 	}
 	var got []types.NamespacedName
@@ -108,7 +112,7 @@ func TestFactStoreReportsWhatChanges(t *testing.T) {
 	}
 	for _, s := range steps {
 		got = nil
-		if err := s.do(serviceSink{st}, sliceSink{st}); err != nil {
+		if err := s.do(servicesInto(st), slicesInto(st)); err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
 		if !slices.Equal(got, s.want) {
@@ -121,7 +125,7 @@ func TestFactStoreReportsWhatChanges(t *testing.T) {
 	if len(st.services) != 0 || len(st.slices) != 1 || len(st.bySvc) != 1 {
 		t.Errorf("left: %v %v %v", st.services, st.slices, st.bySvc)
 	}
-	if err := (serviceSink{st}).Add(&corev1.Node{}); err == nil {
+	if err := (servicesInto(st)).Add(&corev1.Node{}); err == nil {
 		t.Error("a Node in the Services' store")
 	}
 }
@@ -163,17 +167,17 @@ func (f *factFeed) sync(w world, rng *rand.Rand) ([]string, error) {
 	}
 	f.changed = nil
 	if f.svcs == nil || rng.IntN(5) == 0 {
-		if err := feedReplace(serviceSink{f.store}, svcs); err != nil {
+		if err := feedReplace(servicesInto(f.store), svcs); err != nil {
 			return nil, err
 		}
-		if err := feedReplace(sliceSink{f.store}, sls); err != nil {
+		if err := feedReplace(slicesInto(f.store), sls); err != nil {
 			return nil, err
 		}
 	} else {
-		if err := feedEvents(serviceSink{f.store}, f.svcs, svcs); err != nil {
+		if err := feedEvents(servicesInto(f.store), f.svcs, svcs); err != nil {
 			return nil, err
 		}
-		if err := feedEvents(sliceSink{f.store}, f.slices, sls); err != nil {
+		if err := feedEvents(slicesInto(f.store), f.slices, sls); err != nil {
 			return nil, err
 		}
 	}
