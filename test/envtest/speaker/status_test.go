@@ -7,7 +7,9 @@ import (
 	. "github.com/onsi/gomega"
 	. "github.com/onsi/gomega/gstruct"
 	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -213,3 +215,37 @@ func keyOf(o client.Object) client.ObjectKey { return client.ObjectKeyFromObject
 
 func mustAddr(s string) netip.Addr     { return netip.MustParseAddr(s) }
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+var _ = Describe("A re-created Node", func() {
+	It("gets a new BGPNodeStatus, owned by it, that keeps following the sessions and prefixes", func() {
+		pool := uniq("pool")
+		advertise(uniq("adv"), v1alpha1.BGPAdvertisementSpec{IPPools: []string{pool}})
+		announcedService("2001:db8:5::1", pool)
+		Eventually(func() int32 { return session("rtr-6")().PrefixesSent }).Should(BeNumerically(">=", 1))
+
+		By("deleting the Node and registering it again, as a kubelet would")
+		old := &corev1.Node{}
+		Expect(k8s.Get(ctx, types.NamespacedName{Name: nodeName}, old)).To(Succeed())
+		Expect(k8s.Delete(ctx, old.DeepCopy())).To(Succeed())
+		back := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName, Labels: old.Labels}}
+		Expect(k8s.Create(ctx, back)).To(Succeed())
+		back.Status = old.Status
+		Expect(k8s.Status().Update(ctx, back)).To(Succeed())
+		node = back
+		// envtest runs no garbage collector: remove what it would.
+		Expect(client.IgnoreNotFound(k8s.Delete(ctx, &v1alpha1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{Name: nodeName}}))).To(Succeed())
+
+		Eventually(func() []metav1.OwnerReference {
+			if st := nodeStatus(); st != nil {
+				return st.OwnerReferences
+			}
+			return nil
+		}).Should(ConsistOf(HaveField("UID", back.UID)))
+
+		By("a new address shows in the new status")
+		announcedService("2001:db8:5::2", pool)
+		Eventually(prefixes(rtr6)).Should(ContainElement("2001:db8:5::2/128"))
+		Eventually(func() int32 { return session("rtr-6")().PrefixesSent }).Should(BeEquivalentTo(len(prefixes(rtr6)())))
+		Eventually(func() int32 { return nodeStatus().Status.AnnouncedPrefixes }).Should(BeEquivalentTo(len(prefixes(rtr6)()) + len(prefixes(rtrA)())))
+	})
+})
