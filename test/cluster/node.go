@@ -137,7 +137,7 @@ func (c *Cluster) startNode(ctx context.Context, n *Node) error {
 			return fmt.Errorf("node %s: import %s: %w: %s", n.Name, img, err, out)
 		}
 	}
-	n.kubelet, err = c.Lab.Start(lab.ProcSpec{Name: n.Name + "-kubelet", Dir: n.Dir,
+	n.kubeletSpec = lab.ProcSpec{Name: n.Name + "-kubelet", Dir: n.Dir,
 		Argv: append(append([]string{}, nsenter...), c.bin("kubelet"),
 			"--config", filepath.Join(n.Dir, "kubelet.yaml"),
 			"--kubeconfig", filepath.Join(c.Dir, "node-"+n.Name+".kubeconfig"),
@@ -145,8 +145,8 @@ func (c *Cluster) startNode(ctx context.Context, n *Node) error {
 			"--cert-dir", filepath.Join(n.Dir, "kubelet", "pki"),
 			"--hostname-override", n.Name,
 			"--node-ip", n.Mgmt4.String()+","+n.Mgmt6.String(),
-			"--v=1")})
-	if err != nil {
+			"--v=1")}
+	if n.kubelet, err = c.Lab.Start(n.kubeletSpec); err != nil {
 		return err
 	}
 	n.proxy, err = c.Lab.Start(lab.ProcSpec{Name: n.Name + "-kube-proxy", Dir: n.Dir,
@@ -159,6 +159,42 @@ func (c *Cluster) startNode(ctx context.Context, n *Node) error {
 func (c *Cluster) ctr(ctx context.Context, n *Node, args ...string) (string, error) {
 	out, err := exec.CommandContext(ctx, "ctr", append([]string{"-a", n.ContainerdSock()}, args...)...).CombinedOutput()
 	return string(out), err
+}
+
+// RestartKubelet stops node's kubelet (SIGTERM; its pods' containers keep
+// running) and starts it again with the same flags. A kubelet registers its
+// Node only when it starts: this is how a deleted Node comes back, as on a
+// real host after `systemctl restart kubelet`.
+func (c *Cluster) RestartKubelet(node string) error {
+	n := c.node(node)
+	if n == nil {
+		return fmt.Errorf("cluster: no node %q", node)
+	}
+	if err := n.kubelet.Stop(10 * time.Second); err != nil {
+		return fmt.Errorf("cluster: restart kubelet on %s: %w", node, err)
+	}
+	p, err := c.Lab.Start(n.kubeletSpec)
+	if err != nil {
+		return fmt.Errorf("cluster: restart kubelet on %s: %w", node, err)
+	}
+	n.kubelet = p
+	return nil
+}
+
+// node returns the node named name, nil if none.
+func (c *Cluster) node(name string) *Node {
+	for _, n := range c.Nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// WaitNodesReady waits until every node is Ready (a kubelet that exits
+// ends the wait at once).
+func (c *Cluster) WaitNodesReady(ctx context.Context, timeout time.Duration) error {
+	return c.waitNodesReady(ctx, timeout)
 }
 
 func (c *Cluster) waitNodesReady(ctx context.Context, timeout time.Duration) error {
@@ -192,12 +228,7 @@ func (c *Cluster) waitNodesReady(ctx context.Context, timeout time.Duration) err
 // "/bgplb speaker ..." and whose network namespace is the node's (the
 // speaker runs on the host network). It fails unless there is exactly one.
 func (c *Cluster) SpeakerPID(node string) (int, error) {
-	var n *Node
-	for _, x := range c.Nodes {
-		if x.Name == node {
-			n = x
-		}
-	}
+	n := c.node(node)
 	if n == nil {
 		return 0, fmt.Errorf("cluster: no node %q", node)
 	}
