@@ -74,8 +74,8 @@ type Node struct {
 	PodCIDR4, PodCIDR6 netip.Prefix
 
 	containerd, kubelet, proxy *lab.Proc
-	// kubeletSpec is how the kubelet was started (RestartKubelet reuses it).
-	kubeletSpec lab.ProcSpec
+	// How the kubelet and kube-proxy were started (RejoinNode reuses them).
+	kubeletSpec, proxySpec lab.ProcSpec
 }
 
 // ContainerdSock is the node's containerd socket (for ctr -a).

@@ -149,9 +149,10 @@ func (c *Cluster) startNode(ctx context.Context, n *Node) error {
 	if n.kubelet, err = c.Lab.Start(n.kubeletSpec); err != nil {
 		return err
 	}
-	n.proxy, err = c.Lab.Start(lab.ProcSpec{Name: n.Name + "-kube-proxy", Dir: n.Dir,
+	n.proxySpec = lab.ProcSpec{Name: n.Name + "-kube-proxy", Dir: n.Dir,
 		Argv: append(append([]string{}, nsenter...), c.bin("kube-proxy"),
-			"--config", filepath.Join(n.Dir, "kube-proxy.yaml"), "--v=1")})
+			"--config", filepath.Join(n.Dir, "kube-proxy.yaml"), "--v=1")}
+	n.proxy, err = c.Lab.Start(n.proxySpec)
 	return err
 }
 
@@ -161,24 +162,38 @@ func (c *Cluster) ctr(ctx context.Context, n *Node, args ...string) (string, err
 	return string(out), err
 }
 
-// RestartKubelet stops node's kubelet (SIGTERM; its pods' containers keep
-// running) and starts it again with the same flags. A kubelet registers its
-// Node only when it starts: this is how a deleted Node comes back, as on a
-// real host after `systemctl restart kubelet`.
-func (c *Cluster) RestartKubelet(node string) error {
+// RejoinNode brings back a node whose Node object was deleted, as a real
+// host's service manager would: a kubelet registers its Node only when it
+// starts, and kube-proxy exits when its Node is deleted. It restarts the
+// kubelet (SIGTERM; the pods' containers keep running), waits until the
+// Node is Ready, then starts kube-proxy again (restarting it if it is
+// still running).
+func (c *Cluster) RejoinNode(ctx context.Context, node string) error {
 	n := c.node(node)
 	if n == nil {
 		return fmt.Errorf("cluster: no node %q", node)
 	}
-	if err := n.kubelet.Stop(10 * time.Second); err != nil {
-		return fmt.Errorf("cluster: restart kubelet on %s: %w", node, err)
+	var err error
+	if n.kubelet, err = c.restart(n.kubelet, n.kubeletSpec); err != nil {
+		return err
 	}
-	p, err := c.Lab.Start(n.kubeletSpec)
+	if err := c.waitNodesReady(ctx, 2*time.Minute); err != nil {
+		return fmt.Errorf("cluster: rejoin %s: %w", node, err)
+	}
+	n.proxy, err = c.restart(n.proxy, n.proxySpec)
+	return err
+}
+
+// restart stops p (if still running) and starts spec again.
+func (c *Cluster) restart(p *lab.Proc, spec lab.ProcSpec) (*lab.Proc, error) {
+	if err := p.Stop(10 * time.Second); err != nil {
+		return p, fmt.Errorf("cluster: restart %s: %w", spec.Name, err)
+	}
+	np, err := c.Lab.Start(spec)
 	if err != nil {
-		return fmt.Errorf("cluster: restart kubelet on %s: %w", node, err)
+		return p, fmt.Errorf("cluster: restart %s: %w", spec.Name, err)
 	}
-	n.kubelet = p
-	return nil
+	return np, nil
 }
 
 // node returns the node named name, nil if none.
@@ -191,10 +206,19 @@ func (c *Cluster) node(name string) *Node {
 	return nil
 }
 
-// WaitNodesReady waits until every node is Ready (a kubelet that exits
-// ends the wait at once).
-func (c *Cluster) WaitNodesReady(ctx context.Context, timeout time.Duration) error {
-	return c.waitNodesReady(ctx, timeout)
+// AgentsRunning fails unless node's containerd, kubelet and kube-proxy
+// are all running.
+func (c *Cluster) AgentsRunning(node string) error {
+	n := c.node(node)
+	if n == nil {
+		return fmt.Errorf("cluster: no node %q", node)
+	}
+	for _, p := range []*lab.Proc{n.containerd, n.kubelet, n.proxy} {
+		if p == nil || p.Exited() {
+			return fmt.Errorf("cluster: a node agent of %s is not running (see %s/logs)", node, c.Lab.LogDir())
+		}
+	}
+	return nil
 }
 
 func (c *Cluster) waitNodesReady(ctx context.Context, timeout time.Duration) error {

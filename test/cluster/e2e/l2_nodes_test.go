@@ -72,7 +72,7 @@ func l2NodeDeleteSpec() {
 		DeferCleanup(func(ctx SpecContext) {
 			// The kubelet does not register its Node again by itself.
 			if _, err := cs.CoreV1().Nodes().Get(ctx, owner, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-				Expect(cl.RestartKubelet(owner)).To(Succeed())
+				Expect(cl.RejoinNode(ctx, owner)).To(Succeed())
 				expectWhole(ctx, owner)
 			}
 		})
@@ -95,28 +95,28 @@ func l2NodeDeleteSpec() {
 		l2Reached(addrs, by, 20*time.Second)
 		expectL2Owner(ctx, helloNS, "hello-l2", addrs, by)
 
-		By("restarting " + owner + "'s kubelet: it registers the Node again")
+		By("restarting " + owner + "'s kubelet (it registers the Node again), then its kube-proxy (it exited when the Node was deleted)")
 		restarted := time.Now()
-		Expect(cl.RestartKubelet(owner)).To(Succeed())
+		Expect(cl.RejoinNode(ctx, owner)).To(Succeed())
 		expectWhole(ctx, owner)
 		// Rendezvous hashing is stateless: the node is eligible again and
 		// takes its addresses back.
 		l2Reached(addrs, owner, time.Minute)
 		expectL2Owner(ctx, helloNS, "hello-l2", addrs, owner)
-		fmt.Fprintf(GinkgoWriter, "kubelet of %s restarted -> cluster whole and %s back on it after %v\n", owner, addrs[0],
+		fmt.Fprintf(GinkgoWriter, "kubelet and kube-proxy of %s restarted -> cluster whole and %s back on it after %v\n", owner, addrs[0],
 			time.Since(restarted).Round(time.Millisecond))
 	}, SpecTimeout(4*time.Minute))
 }
 
 // expectWhole waits until node is a full member again after its Node was
-// deleted and registered anew: every Node Ready, a ready speaker pod on
+// deleted and registered anew (cl.RejoinNode): a ready speaker pod on
 // every node, its BGPNodeStatus re-created for the new Node (the garbage
-// collector removes the old one with the old Node), and the shared
-// backend ready on every node, routed over every node and proxied.
+// collector removes the old one with the old Node), the shared backend
+// ready on every node, routed over every node and proxied, and the node's
+// kubelet and kube-proxy still running.
 func expectWhole(ctx context.Context, node string) {
 	GinkgoHelper()
 	t := time.Now()
-	Expect(cl.WaitNodesReady(ctx, 2*time.Minute)).To(Succeed())
 	Eventually(func(g Gomega) {
 		ds, err := cs.AppsV1().DaemonSets("bgplb-system").Get(ctx, "bgplb-speaker", metav1.GetOptions{})
 		g.Expect(err).NotTo(HaveOccurred())
@@ -133,6 +133,7 @@ func expectWhole(ctx context.Context, node string) {
 	Eventually(func() ([]string, error) { return readyPodNodes(ctx, helloNS, "app="+helloName) }).Should(Equal(allNodes()))
 	hello(ctx)
 	expectSessionsUp()
+	Expect(cl.AgentsRunning(node)).To(Succeed())
 	fmt.Fprintf(GinkgoWriter, "%s whole again after %v\n", node, time.Since(t).Round(time.Millisecond))
 }
 
