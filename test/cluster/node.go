@@ -215,7 +215,7 @@ func (c *Cluster) AgentsRunning(node string) error {
 	}
 	for _, p := range []*lab.Proc{n.containerd, n.kubelet, n.proxy} {
 		if p == nil || p.Exited() {
-			return fmt.Errorf("cluster: a node agent of %s is not running (see %s/logs)", node, c.Lab.LogDir())
+			return fmt.Errorf("cluster: a node agent of %s is not running (logs in %s)", node, c.Lab.LogDir())
 		}
 	}
 	return nil
