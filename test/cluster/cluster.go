@@ -74,6 +74,8 @@ type Node struct {
 	PodCIDR4, PodCIDR6 netip.Prefix
 
 	containerd, kubelet, proxy *lab.Proc
+	// How the kubelet and kube-proxy were started (RejoinNode reuses them).
+	kubeletSpec, proxySpec lab.ProcSpec
 }
 
 // ContainerdSock is the node's containerd socket (for ctr -a).

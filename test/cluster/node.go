@@ -137,7 +137,7 @@ func (c *Cluster) startNode(ctx context.Context, n *Node) error {
 			return fmt.Errorf("node %s: import %s: %w: %s", n.Name, img, err, out)
 		}
 	}
-	n.kubelet, err = c.Lab.Start(lab.ProcSpec{Name: n.Name + "-kubelet", Dir: n.Dir,
+	n.kubeletSpec = lab.ProcSpec{Name: n.Name + "-kubelet", Dir: n.Dir,
 		Argv: append(append([]string{}, nsenter...), c.bin("kubelet"),
 			"--config", filepath.Join(n.Dir, "kubelet.yaml"),
 			"--kubeconfig", filepath.Join(c.Dir, "node-"+n.Name+".kubeconfig"),
@@ -145,13 +145,14 @@ func (c *Cluster) startNode(ctx context.Context, n *Node) error {
 			"--cert-dir", filepath.Join(n.Dir, "kubelet", "pki"),
 			"--hostname-override", n.Name,
 			"--node-ip", n.Mgmt4.String()+","+n.Mgmt6.String(),
-			"--v=1")})
-	if err != nil {
+			"--v=1")}
+	if n.kubelet, err = c.Lab.Start(n.kubeletSpec); err != nil {
 		return err
 	}
-	n.proxy, err = c.Lab.Start(lab.ProcSpec{Name: n.Name + "-kube-proxy", Dir: n.Dir,
+	n.proxySpec = lab.ProcSpec{Name: n.Name + "-kube-proxy", Dir: n.Dir,
 		Argv: append(append([]string{}, nsenter...), c.bin("kube-proxy"),
-			"--config", filepath.Join(n.Dir, "kube-proxy.yaml"), "--v=1")})
+			"--config", filepath.Join(n.Dir, "kube-proxy.yaml"), "--v=1")}
+	n.proxy, err = c.Lab.Start(n.proxySpec)
 	return err
 }
 
@@ -159,6 +160,65 @@ func (c *Cluster) startNode(ctx context.Context, n *Node) error {
 func (c *Cluster) ctr(ctx context.Context, n *Node, args ...string) (string, error) {
 	out, err := exec.CommandContext(ctx, "ctr", append([]string{"-a", n.ContainerdSock()}, args...)...).CombinedOutput()
 	return string(out), err
+}
+
+// RejoinNode brings back a node whose Node object was deleted, as a real
+// host's service manager would: a kubelet registers its Node only when it
+// starts, and kube-proxy exits when its Node is deleted. It restarts the
+// kubelet (SIGTERM; the pods' containers keep running), waits until the
+// Node is Ready, then starts kube-proxy again (restarting it if it is
+// still running).
+func (c *Cluster) RejoinNode(ctx context.Context, node string) error {
+	n := c.node(node)
+	if n == nil {
+		return fmt.Errorf("cluster: no node %q", node)
+	}
+	var err error
+	if n.kubelet, err = c.restart(n.kubelet, n.kubeletSpec); err != nil {
+		return err
+	}
+	if err := c.waitNodesReady(ctx, 2*time.Minute); err != nil {
+		return fmt.Errorf("cluster: rejoin %s: %w", node, err)
+	}
+	n.proxy, err = c.restart(n.proxy, n.proxySpec)
+	return err
+}
+
+// restart stops p (if still running) and starts spec again.
+func (c *Cluster) restart(p *lab.Proc, spec lab.ProcSpec) (*lab.Proc, error) {
+	if err := p.Stop(10 * time.Second); err != nil {
+		return p, fmt.Errorf("cluster: restart %s: %w", spec.Name, err)
+	}
+	np, err := c.Lab.Start(spec)
+	if err != nil {
+		return p, fmt.Errorf("cluster: restart %s: %w", spec.Name, err)
+	}
+	return np, nil
+}
+
+// node returns the node named name, nil if none.
+func (c *Cluster) node(name string) *Node {
+	for _, n := range c.Nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// AgentsRunning fails unless node's containerd, kubelet and kube-proxy
+// are all running.
+func (c *Cluster) AgentsRunning(node string) error {
+	n := c.node(node)
+	if n == nil {
+		return fmt.Errorf("cluster: no node %q", node)
+	}
+	for _, p := range []*lab.Proc{n.containerd, n.kubelet, n.proxy} {
+		if p == nil || p.Exited() {
+			return fmt.Errorf("cluster: a node agent of %s is not running (logs in %s)", node, c.Lab.LogDir())
+		}
+	}
+	return nil
 }
 
 func (c *Cluster) waitNodesReady(ctx context.Context, timeout time.Duration) error {
@@ -192,12 +252,7 @@ func (c *Cluster) waitNodesReady(ctx context.Context, timeout time.Duration) err
 // "/bgplb speaker ..." and whose network namespace is the node's (the
 // speaker runs on the host network). It fails unless there is exactly one.
 func (c *Cluster) SpeakerPID(node string) (int, error) {
-	var n *Node
-	for _, x := range c.Nodes {
-		if x.Name == node {
-			n = x
-		}
-	}
+	n := c.node(node)
 	if n == nil {
 		return 0, fmt.Errorf("cluster: no node %q", node)
 	}

@@ -3,11 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -102,20 +98,6 @@ var _ = Describe("L2 mode", Ordered, Label("l2"), func() {
 		}
 	})
 
-	It("spreads addresses over the three nodes", func() {
-		owners := map[string]int{}
-		for range 6 {
-			_, addrs := l2Service(labcluster.IPv4, 1)
-			Eventually(func(g Gomega) {
-				body, err := getFrom(r1.Netns, addrs[0], time.Second)
-				g.Expect(err).NotTo(HaveOccurred())
-				owners[body]++
-			}).Should(Succeed())
-		}
-		fmt.Fprintf(GinkgoWriter, "owners of 6 addresses: %v\n", owners)
-		Expect(owners).To(HaveLen(3), "6 addresses over 3 nodes: %v", owners)
-	})
-
 	It("follows the endpoints of an externalTrafficPolicy: Local Service", func() {
 		l2Services++
 		svc, addrs := createService(labcluster.ServiceOptions{Name: fmt.Sprintf("l2-%d", l2Services), Local: true,
@@ -131,110 +113,6 @@ var _ = Describe("L2 mode", Ordered, Label("l2"), func() {
 				g.Expect(neighMAC(r1, a)).To(Equal(ifaceMAC(n)))
 			}).Should(Succeed())
 		}
-	})
-
-	It("bounds the time two nodes answer when the owner is cut off from the API server (and measures it)", func() {
-		_, addrs := l2Service(labcluster.IPv4, 1)
-		a := addrs[0]
-		owner := ownerOf(r1, a)
-		ownerMAC := ifaceMAC(owner)
-		n := cluster.Lab.Node(owner)
-		_, err := n.Exec(ctx, "sysctl", "-qw", "net.ipv6.conf.mgmt0.keep_addr_on_down=1")
-		Expect(err).NotTo(HaveOccurred())
-		// The owner loses the API server (its management link), not the
-		// other nodes: its heartbeats still go over the routers' LANs.
-		_, err = n.Exec(ctx, "ip", "link", "set", "mgmt0", "down")
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { _, _ = n.Exec(ctx, "ip", "link", "set", "mgmt0", "up") })
-		// Behind its back, the owner is excluded: every other node now
-		// elects another owner, the cut-off one still elects itself.
-		start := time.Now()
-		labelNode(owner, "node.kubernetes.io/exclude-from-external-load-balancers", str(""))
-		const probe = 60 * time.Millisecond
-		// Probe until the owner has not answered for 2s while another
-		// node does; keep the timeline (empty answers count for nothing:
-		// a probe can miss on a loaded machine).
-		type sample struct {
-			at   time.Duration
-			macs []string
-		}
-		var samples []sample
-		var lastOwner, firstOther time.Duration = 0, -1
-		for time.Since(start) < 30*time.Second {
-			macs, err := arpAnswers(r1.Netns, "lan", r1.Addr4, a, probe)
-			Expect(err).NotTo(HaveOccurred())
-			at := time.Since(start)
-			samples = append(samples, sample{at, macs})
-			if slices.Contains(macs, ownerMAC) {
-				lastOwner, firstOther = at, -1
-			}
-			if len(macs) > 0 && !slices.Contains(macs, ownerMAC) && firstOther < 0 {
-				firstOther = at
-			}
-			if firstOther >= 0 && at-lastOwner > 2*time.Second {
-				break
-			}
-		}
-		double := 0
-		var timeline []string
-		for i, sm := range samples {
-			if len(sm.macs) > 1 {
-				double++
-			}
-			if i == 0 || fmt.Sprint(sm.macs) != fmt.Sprint(samples[i-1].macs) {
-				timeline = append(timeline, fmt.Sprintf("%v:%v", sm.at.Round(10*time.Millisecond), sm.macs))
-			}
-		}
-		line := fmt.Sprintf("owner %s (%s) cut off from the API server and excluded: another node alone answers from %v; "+
-			"two nodes answered in %d of %d ARP probes of %v; timeline %s", owner, ownerMAC, firstOther.Round(time.Millisecond),
-			double, len(samples), probe, strings.Join(timeline, " "))
-		fmt.Fprintln(GinkgoWriter, line)
-		AddReportEntry("L2 split brain, owner cut off from the API server", line)
-		for _, node := range nodes {
-			b, _ := os.ReadFile(filepath.Join(cluster.Lab.LogDir(), node+"-speaker.log"))
-			for _, l := range strings.Split(string(b), "\n") {
-				if strings.Contains(l, `answering`) || strings.Contains(l, "panic") {
-					fmt.Fprintln(GinkgoWriter, node, l)
-				}
-			}
-		}
-		Expect(firstOther).To(BeNumerically(">", 0), "no other node took over alone within 30s")
-		_, err = n.Exec(ctx, "ip", "link", "set", "mgmt0", "up")
-		Expect(err).NotTo(HaveOccurred())
-		Expect(setNodeLabel(owner, "node.kubernetes.io/exclude-from-external-load-balancers", nil)).To(Succeed())
-		Eventually(func() string { return ownerOf(r1, a) }).Should(Equal(owner))
-		expectSessionsUp()
-	})
-
-	It("moves the address when the owner's Node is deleted", func() {
-		_, addrs := l2Service(labcluster.IPv4, 1)
-		a := addrs[0]
-		owner := ownerOf(r1, a)
-		saved := &corev1.Node{}
-		Expect(k8s.Get(ctx, client.ObjectKey{Name: owner}, saved)).To(Succeed())
-		start := time.Now()
-		Expect(k8s.Delete(ctx, saved.DeepCopy())).To(Succeed())
-		var by string
-		Eventually(func(g Gomega) {
-			body, err := getFrom(r1.Netns, a, 300*time.Millisecond)
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(body).NotTo(Equal(owner))
-			g.Expect(neighMAC(r1, a)).To(Equal(ifaceMAC(body)))
-			by = body
-		}).WithPolling(20 * time.Millisecond).Should(Succeed())
-		fmt.Fprintf(GinkgoWriter, "Node %s deleted: %s answered by %s after %v\n", owner, a, by, time.Since(start).Round(time.Millisecond))
-		// The node comes back (as its kubelet would re-register it).
-		back := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: owner, Labels: saved.Labels}}
-		Expect(k8s.Create(ctx, back)).To(Succeed())
-		back.Status = saved.Status
-		Expect(k8s.Status().Update(ctx, back)).To(Succeed())
-		// The lab runs no kube-controller-manager: do what its garbage
-		// collector does with the BGPNodeStatus the deleted Node owned, so
-		// the node's speaker writes a new one (later specs read it).
-		st := &v1alpha1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{Name: owner}}
-		Expect(client.IgnoreNotFound(k8s.Delete(ctx, st))).To(Succeed())
-		Eventually(func() string { return ownerOf(r1, a) }).Should(Equal(owner))
-		expectSessionsUp()
 	})
 
 	It("moves the address within about a second when the owner's speaker freezes (SIGSTOP) and when its link goes down", func() {

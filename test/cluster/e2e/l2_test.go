@@ -139,4 +139,9 @@ func l2Specs() {
 
 	l2LinkDownSpec()
 	l2LocalSpec()
+	l2SpreadSpec()
+	l2SplitBrainSpec()
+	// Last: the most disruptive (the node's pods may be deleted and
+	// come back).
+	l2NodeDeleteSpec()
 }
