@@ -54,7 +54,7 @@ func sessionAddrs(r *lab.Router, of ...string) []string {
 	return sorted(out...)
 }
 
-var _ = Describe("Announcement policy", func() {
+var _ = Describe("Announcement policy", bgpLabel, func() {
 	BeforeEach(expectSessionsUp)
 
 	It("d) honours the node selectors of BGPAdvertisements and BGPPeers", func() {

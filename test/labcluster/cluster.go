@@ -66,6 +66,9 @@ type Options struct {
 	// Samples is a directory of YAML applied once the API server is up
 	// (default config/samples/lab); "none" applies nothing.
 	Samples string
+	// Backend is the speakers' --bgp-backend: BackendGoBGP (default) or
+	// BackendFRRK8s, which also runs FRR and frr-k8s in every node.
+	Backend string
 	// AdminIdentity runs the controller and speakers as cluster admins
 	// instead of their ServiceAccounts with the RBAC of config/rbac.
 	AdminIdentity bool
@@ -104,6 +107,7 @@ type Cluster struct {
 	mu         sync.Mutex
 	controller *lab.Proc
 	speakers   map[string]*lab.Proc
+	frrK8s     map[string]*frrK8sNode
 	left       []string // what Stop found still there (see Leftovers)
 	stopOnce   sync.Once
 	stopErr    error
@@ -125,6 +129,13 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if opts.RunDir == "" {
 		opts.RunDir = lab.DefaultRunDir
 	}
+	switch opts.Backend {
+	case "":
+		opts.Backend = BackendGoBGP
+	case BackendGoBGP, BackendFRRK8s:
+	default:
+		return nil, fmt.Errorf("labcluster: backend %q: want %s or %s", opts.Backend, BackendGoBGP, BackendFRRK8s)
+	}
 	if err := lab.Check(); err != nil {
 		return nil, err
 	}
@@ -143,6 +154,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		Lab: l, opts: opts, assets: assets,
 		KubectlPath: filepath.Join(assets, "kubectl"),
 		speakers:    map[string]*lab.Proc{},
+		frrK8s:      map[string]*frrK8sNode{},
 		envtestPIDs: lab.ProcRegistry{Dir: filepath.Join(opts.RunDir, "envtest")},
 	}
 	c.progress("starting the lab: 2 FRR routers, %d nodes, 1 client (network namespaces %s*)", opts.Nodes, lab.Prefix)
@@ -176,6 +188,11 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if opts.Samples != "none" {
 		c.progress("applying %s", opts.Samples)
 		if _, err := c.ApplyDir(ctx, opts.Samples); err != nil {
+			return c, err
+		}
+	}
+	if opts.Backend == BackendFRRK8s {
+		if err := c.startFRRK8s(ctx); err != nil {
 			return c, err
 		}
 	}
@@ -228,7 +245,13 @@ func (c *Cluster) startAPIServer() error {
 		return err
 	}
 	// framework's API server is dual-stack, so dual-stack Services work.
-	env, err := framework.Start(framework.Options{Address: lab.HostMgmt4.String(), Port: port, LogDir: c.Lab.LogDir()})
+	fo := framework.Options{Address: lab.HostMgmt4.String(), Port: port, LogDir: c.Lab.LogDir()}
+	if c.opts.Backend == BackendFRRK8s {
+		if fo.CRDs, err = framework.FRRK8sCRDs(); err != nil {
+			return err
+		}
+	}
+	env, err := framework.Start(fo)
 	// envtest's etcd and kube-apiserver are our direct children. Record
 	// them even if Start failed: envtest leaves them running when a later
 	// step (installing the CRDs) fails, and Stop kills what is recorded.
@@ -382,7 +405,7 @@ func (c *Cluster) Controller() *lab.Proc {
 func (c *Cluster) SpeakerArgv(node string) []string {
 	return append([]string{c.Bin, "speaker", "--node-name", node, "--kubeconfig", c.speakerKC,
 		"--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--drain-time", DefaultDrainTime.String()}, c.opts.SpeakerArgs...)
+		"--drain-time", DefaultDrainTime.String(), "--bgp-backend", c.opts.Backend}, c.opts.SpeakerArgs...)
 }
 
 // StartSpeaker starts "bgplb speaker" inside the node's namespace, as its
@@ -448,6 +471,9 @@ func (c *Cluster) Stop() error {
 			procs = append(procs, p)
 		}
 		c.mu.Unlock()
+		// frr-k8s's processes hold watches on the API server, which then
+		// does not stop within envtest's wait; FRR goes with the lab.
+		procs = append(procs, c.frrK8sClients()...)
 		var wg sync.WaitGroup
 		for _, p := range procs {
 			if p == nil {
@@ -599,6 +625,7 @@ func (c *Cluster) findLeftovers() []string {
 			procs = append(procs, r.Daemon(d))
 		}
 	}
+	procs = append(procs, c.frrK8sProcs()...)
 	for _, p := range procs {
 		if p != nil && !p.Exited() {
 			out = append(out, fmt.Sprintf("process %s (pid %d)", p.Name, p.PID))
