@@ -217,8 +217,8 @@ var _ = Describe("Node failures and maintenance", func() {
 
 		By("n3 withdrawing after the drain time")
 		expectAnnounced(addr, "n1", "n2")
-		Expect(time.Since(labelled)).To(BeNumerically(">=", labcluster.DefaultDrainTime-500*time.Millisecond),
-			"n3 withdrew before the drain time (%v) was over", labcluster.DefaultDrainTime)
+		Expect(time.Since(labelled)).To(BeNumerically(">=", cluster.DrainTime()-500*time.Millisecond),
+			"n3 withdrew before the drain time (%v) was over", cluster.DrainTime())
 		Expect(answers(addr, 20)).NotTo(HaveKey("n3"))
 
 		By("removing the label")

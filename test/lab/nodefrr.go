@@ -49,15 +49,18 @@ func (f *NodeFRR) ReloaderDir() string { return filepath.Join(f.Dir, "reloader")
 // mountScript binds the node's directories at the default paths and, with
 // "private-tmp", mounts an empty /tmp (frr-k8s's reloader script writes a
 // fixed /tmp/current.conf, which three nodes would share), then runs the
-// command. Mounts made after ip netns exec's unshare stay in this process's
-// mount namespace.
+// command with the node's name as hostname in a UTS namespace of its own,
+// as a pod on the node's host network sees it (frr-k8s writes it into FRR's
+// configuration). Mounts made after ip netns exec's unshare stay in this
+// process's mount namespace. Every step execs, so the PID is the command's.
 const mountScript = `set -e
 mount --bind "$1" ` + FRRRunDir + `
 mount --bind "$2" ` + FRRConfDir + `
 mount --bind "$3" ` + FRRReloaderDir + `
 if [ "$4" = private-tmp ]; then mount -t tmpfs -o mode=1777 bgplb-lab-tmp /tmp; fi
-shift 4
-exec "$@"`
+node=$5
+shift 5
+exec unshare --uts sh -c 'hostname "$0" && exec "$@"' "$node" "$@"`
 
 // StartFRR creates the node's FRR directories and starts zebra, then bfdd
 // and bgpd with empty configurations (frr-k8s configures them through
@@ -156,7 +159,7 @@ func (f *NodeFRR) Start(spec ProcSpec, privateTmp bool) (*Proc, error) {
 	if spec.Dir == "" {
 		spec.Dir = "/"
 	}
-	spec.Argv = append([]string{"sh", "-c", mountScript, "sh", f.RunDir(), f.ConfDir(), f.ReloaderDir(), tmp}, spec.Argv...)
+	spec.Argv = append([]string{"sh", "-c", mountScript, "sh", f.RunDir(), f.ConfDir(), f.ReloaderDir(), tmp, f.node.Name}, spec.Argv...)
 	return f.node.StartWith(spec)
 }
 

@@ -39,6 +39,13 @@ const (
 	// DefaultDrainTime is the speakers' --drain-time in the lab: long enough
 	// to watch the GRACEFUL_SHUTDOWN phase, short enough for a test.
 	DefaultDrainTime = 5 * time.Second
+	// FRRK8sDrainTime is --drain-time with the frr-k8s backend. The
+	// GRACEFUL_SHUTDOWN phase must outlast how long frr-k8s takes to bring
+	// a change to the routers: its 3 s debounce, frr-reload.py (2 to 3 s on
+	// the lab), and FRR's route-map delay timer (5 s) before bgpd re-sends
+	// paths under a changed outbound route-map. With 5 s the withdrawal
+	// reached FRR before the community did (docs/frr-k8s.md).
+	FRRK8sDrainTime = 20 * time.Second
 )
 
 // Identities the processes use: the ServiceAccounts of config/rbac, so the
@@ -405,8 +412,20 @@ func (c *Cluster) Controller() *lab.Proc {
 func (c *Cluster) SpeakerArgv(node string) []string {
 	return append([]string{c.Bin, "speaker", "--node-name", node, "--kubeconfig", c.speakerKC,
 		"--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--drain-time", DefaultDrainTime.String(), "--bgp-backend", c.opts.Backend}, c.opts.SpeakerArgs...)
+		"--drain-time", c.DrainTime().String(), "--bgp-backend", c.opts.Backend}, c.opts.SpeakerArgs...)
 }
+
+// DrainTime is the speakers' --drain-time: DefaultDrainTime, or
+// FRRK8sDrainTime with the frr-k8s backend.
+func (c *Cluster) DrainTime() time.Duration {
+	if c.opts.Backend == BackendFRRK8s {
+		return FRRK8sDrainTime
+	}
+	return DefaultDrainTime
+}
+
+// Backend is the speakers' BGP backend (BackendGoBGP or BackendFRRK8s).
+func (c *Cluster) Backend() string { return c.opts.Backend }
 
 // StartSpeaker starts "bgplb speaker" inside the node's namespace, as its
 // DaemonSet pod would run with host networking.

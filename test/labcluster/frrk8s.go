@@ -169,9 +169,14 @@ func (c *Cluster) startFRRK8sNode(ctx context.Context, n *lab.Node, bins frrK8sB
 		return nil, fmt.Errorf("labcluster: frr-k8s reloader of %s: %w (log %s)", n.Name, err, fk.reloader.LogPath)
 	}
 	env := []string{"KUBECONFIG=" + kubeconfig}
-	if fk.controller, err = fk.frr.Start(lab.ProcSpec{Name: "frr-k8s", Env: env, Argv: []string{bins.controller,
-		"--node-name", n.Name, "--namespace", FRRK8sNamespace, "--pod-name", pod.Name,
-		"--metrics-bind-address", "0"}}, false); err != nil {
+	argv := []string{bins.controller, "--node-name", n.Name, "--namespace", FRRK8sNamespace, "--pod-name", pod.Name,
+		"--metrics-bind-address", "0"}
+	if os.Getenv("BGPLB_LAB_FRR_DEBUG") != "" {
+		// frr-k8s then also turns on FRR's BGP, BFD and zebra debugs (in
+		// <node>-frr/etc/frr.log).
+		argv = append(argv, "--log-level", "debug")
+	}
+	if fk.controller, err = fk.frr.Start(lab.ProcSpec{Name: "frr-k8s", Env: env, Argv: argv}, false); err != nil {
 		return nil, err
 	}
 	if fk.status, err = fk.frr.Start(lab.ProcSpec{Name: "frr-k8s-status", Env: env, Argv: []string{bins.status,
