@@ -214,6 +214,11 @@ func (l *Lab) ensureMountPoints() error {
 	defer l.mu.Unlock()
 	for _, d := range []string{FRRRunDir, FRRConfDir, FRRReloaderDir} {
 		if _, err := os.Stat(d); err == nil {
+			// Only the lab uses FRRReloaderDir on a host: empty, it is what
+			// a crashed lab left, and goes with this one.
+			if ents, err := os.ReadDir(d); d == FRRReloaderDir && err == nil && len(ents) == 0 && !slices.Contains(l.madeDirs, d) {
+				l.madeDirs = append(l.madeDirs, d)
+			}
 			continue
 		}
 		if err := os.Mkdir(d, 0o755); err != nil {

@@ -30,6 +30,26 @@ const (
 	BackendFRRK8s = "frr-k8s"
 )
 
+// FRRK8sDrainTime is --drain-time with the frr-k8s backend. The
+// GRACEFUL_SHUTDOWN phase must outlast how long frr-k8s takes to bring a
+// change to the routers: its 3 s debounce, frr-reload.py (2 to 3 s on the
+// lab), and FRR's route-map delay timer (5 s) before bgpd re-sends paths
+// under a changed outbound route-map. With 5 s the withdrawal reached FRR
+// before the community did (docs/frr-k8s.md).
+const FRRK8sDrainTime = 20 * time.Second
+
+// DrainTime is the speakers' --drain-time: DefaultDrainTime, or
+// FRRK8sDrainTime with the frr-k8s backend.
+func (c *Cluster) DrainTime() time.Duration {
+	if c.opts.Backend == BackendFRRK8s {
+		return FRRK8sDrainTime
+	}
+	return DefaultDrainTime
+}
+
+// Backend is the speakers' BGP backend (BackendGoBGP or BackendFRRK8s).
+func (c *Cluster) Backend() string { return c.opts.Backend }
+
 // FRRK8sNamespace is where the lab runs frr-k8s (its default namespace).
 const FRRK8sNamespace = "frr-k8s-system"
 
