@@ -111,13 +111,22 @@ test-envtest: ## Ginkgo suites against a real kube-apiserver + etcd.
 	$(PHASE)
 	$(ENVTEST_ASSETS) && $(GO) test -count=1 -timeout 20m ./test/envtest/... $(GINKGO_FLAGS)
 
-test-lab: ## The network-namespace lab and its e2e specs (needs root, FRR, iproute2, ping).
+# The e2e suite runs once per BGP backend of the speakers, each on a lab of
+# its own: gobgp runs every spec; frr-k8s (real FRR and frr-k8s's own
+# controller, reloader and status exporter in every node) the specs
+# labelled bgp (test/e2e/backend_test.go says why the others are not run).
+LAB_BACKENDS ?= gobgp frr-k8s
+
+test-lab: ## The network-namespace lab and its e2e specs, once per BGP backend (LAB_BACKENDS) (needs root, FRR, frr-pythontools, iproute2, ping).
 	$(PHASE)
 	@if [[ "$${LAB:-}" == "skip" ]]; then echo "test-lab: LAB=skip set by hand: NOT running the lab suites"; exit 0; fi; \
 	hack/lab-deps.sh --check && $(MAKE) --no-print-directory build && \
 	$(ENVTEST_ASSETS) && export BGPLB_BIN=$(CURDIR)/$(BIN)/bgplb && \
 	$(GO) test -count=1 -timeout 20m ./test/lab/... && \
-	$(GO) test -count=1 -timeout 30m ./test/e2e/... $(GINKGO_FLAGS)
+	for b in $(LAB_BACKENDS); do \
+		echo "== $$(date -u +%FT%TZ) test-lab: e2e suite, $$b backend"; \
+		BGPLB_LAB_BACKEND=$$b $(GO) test -count=1 -timeout 30m ./test/e2e/... $(GINKGO_FLAGS) || exit 1; \
+	done
 
 IMAGE ?= ghcr.io/bgplb/bgplb:$(VERSION)
 image: build ## Build bin/bgplb-image.tar, an OCI image of the static binary (no Docker engine needed).
@@ -133,7 +142,7 @@ demo-lab: ## Run bgplb on the netns lab (FRR routers, node namespaces without ku
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/bgplb-lab ./test/lab/cmd/bgplb-lab
 	@$(ENVTEST_ASSETS) && exec $(BIN)/bgplb-lab demo -bin $(BIN)/bgplb
 
-bench-announce: ## Lab benchmark: Service -> route latency, a burst of 1,000 (BGPLB_BENCH_BURST) with memory, failover with and without BFD (root); prints figures.
+bench-announce: ## Lab benchmark: Service -> route latency for both BGP backends side by side (GoBGP, frr-k8s), and with GoBGP a burst of 1,000 (BGPLB_BENCH_BURST) with memory, failover with and without BFD (root); prints figures.
 	@hack/lab-deps.sh --check
 	@$(MAKE) --no-print-directory build
 	$(ENVTEST_ASSETS) && BGPLB_BIN=$(CURDIR)/$(BIN)/bgplb $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./test/bench/announce/

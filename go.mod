@@ -144,5 +144,6 @@ require (
 
 tool (
 	github.com/metallb/frr-k8s/cmd/frr-k8s-controller
+	github.com/metallb/frr-k8s/frr-tools/status
 	sigs.k8s.io/controller-tools/cmd/controller-gen
 )

@@ -18,7 +18,7 @@ var (
 	labPool6 = mustPrefix("2001:db8:ffff::/120")
 )
 
-var _ = Describe("Announcing Service addresses", func() {
+var _ = Describe("Announcing Service addresses", bgpLabel, func() {
 	BeforeEach(expectSessionsUp)
 
 	It("a) gives a Service an address that both routers learn from all three nodes as an ECMP route the client reaches", func() {

@@ -7,6 +7,10 @@
 // namespace. No kubelet or kube-proxy runs: EndpointSlices are written by
 // the lab and each node answers for a Service address itself.
 //
+// The suite runs once per BGP backend of the speakers ($BGPLB_LAB_BACKEND,
+// backend_test.go): GoBGP runs every spec, frr-k8s (real FRR and frr-k8s in
+// every node) the specs labelled "bgp".
+//
 // Run with "make test-lab" (root, iproute2, ping and FRR needed; LAB=skip skips
 // by hand). On a failed spec the routers' state, every process's log tail
 // and the API objects are printed, and the lab dir with the full logs is

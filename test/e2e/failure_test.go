@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -19,7 +20,7 @@ import (
 var _ = Describe("Node failures and maintenance", func() {
 	BeforeEach(expectSessionsUp)
 
-	It("h) BFD: freezing a node's speaker makes both routers drop its next hop within about a second", func() {
+	It("h) BFD: freezing a node's BGP speaker makes both routers drop its next hop within about a second", bgpLabel, func() {
 		_, addrs := createService(labcluster.ServiceOptions{Name: "bfd"}, 1)
 		addr := addrs[0]
 		serve(addr, nodes...)
@@ -32,10 +33,21 @@ var _ = Describe("Node failures and maintenance", func() {
 				"%s: BFD with n1 runs at the BGPPeer's 300 ms x 3", r.Name)
 		}
 
-		p := cluster.Speaker("n1")
-		DeferCleanup(func() { _ = p.Signal(syscall.SIGCONT) })
+		// What speaks BGP and BFD for n1: bgplb's speaker with GoBGP,
+		// FRR's bgpd and bfdd with frr-k8s.
+		procs := cluster.BGPProcs("n1")
+		thaw := func() error {
+			var err error
+			for _, p := range procs {
+				err = errors.Join(err, p.Signal(syscall.SIGCONT))
+			}
+			return err
+		}
+		DeferCleanup(func() { _ = thaw() })
 		start := time.Now()
-		Expect(p.Signal(syscall.SIGSTOP)).To(Succeed())
+		for _, p := range procs {
+			Expect(p.Signal(syscall.SIGSTOP)).To(Succeed())
+		}
 		lost := map[string]time.Duration{}
 		// The hold time (9 s) would also drop n1, but only after 6 to 9 s.
 		Eventually(func(g Gomega) {
@@ -63,12 +75,13 @@ var _ = Describe("Node failures and maintenance", func() {
 		Expect(answers(addr, 10)).NotTo(HaveKey("n1"))
 
 		By("thawing the speaker")
-		Expect(p.Signal(syscall.SIGCONT)).To(Succeed())
+		Expect(thaw()).To(Succeed())
 		expectAnnounced(addr, nodes...)
 	})
 
 	DescribeTable("i) graceful restart: restarting a speaker while the client keeps connecting loses no connection",
 		func(sig syscall.Signal) {
+			onlyGoBGP(skipGR)
 			_, addrs := createService(labcluster.ServiceOptions{Name: "gr-" + fmt.Sprint(int(sig))}, 1)
 			addr := addrs[0]
 			serve(addr, nodes...)
@@ -166,7 +179,7 @@ var _ = Describe("Node failures and maintenance", func() {
 		Entry("after SIGKILL (the speaker crashes)", syscall.SIGKILL),
 	)
 
-	It("j) drains a node labelled exclude-from-external-load-balancers: GRACEFUL_SHUTDOWN first, then withdraw", func() {
+	It("j) drains a node labelled exclude-from-external-load-balancers: GRACEFUL_SHUTDOWN first, then withdraw", bgpLabel, func() {
 		_, addrs := createService(labcluster.ServiceOptions{Name: "drain"}, 1)
 		addr := addrs[0]
 		serve(addr, nodes...)
@@ -204,8 +217,8 @@ var _ = Describe("Node failures and maintenance", func() {
 
 		By("n3 withdrawing after the drain time")
 		expectAnnounced(addr, "n1", "n2")
-		Expect(time.Since(labelled)).To(BeNumerically(">=", labcluster.DefaultDrainTime-500*time.Millisecond),
-			"n3 withdrew before the drain time (%v) was over", labcluster.DefaultDrainTime)
+		Expect(time.Since(labelled)).To(BeNumerically(">=", cluster.DrainTime()-500*time.Millisecond),
+			"n3 withdrew before the drain time (%v) was over", cluster.DrainTime())
 		Expect(answers(addr, 20)).NotTo(HaveKey("n3"))
 
 		By("removing the label")

@@ -41,6 +41,7 @@ var _ = Describe("L2 mode", Ordered, Label("l2"), func() {
 	var r1 *lab.Router
 
 	BeforeAll(func() {
+		onlyGoBGP(skipL2)
 		r1 = cluster.Lab.Router("r1")
 		l2Prepare()
 		create(&v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "l2"}, Spec: v1alpha1.IPPoolSpec{

@@ -15,7 +15,7 @@ import (
 	"github.com/bgplb/bgplb/test/labcluster"
 )
 
-var _ = Describe("Status", func() {
+var _ = Describe("Status", bgpLabel, func() {
 	BeforeEach(expectSessionsUp)
 
 	It("k) BGPNodeStatus and kubectl get bgppeers show the sessions as the routers see them", func() {

@@ -43,7 +43,9 @@ func TestE2E(t *testing.T) {
 	SetDefaultEventuallyPollingInterval(200 * time.Millisecond)
 	SetDefaultConsistentlyDuration(3 * time.Second)
 	SetDefaultConsistentlyPollingInterval(200 * time.Millisecond)
-	RunSpecs(t, "bgplb e2e on the network-namespace lab")
+	suiteConfig, reporterConfig := GinkgoConfiguration()
+	suiteConfig.LabelFilter = labelFilterFor(suiteConfig.LabelFilter)
+	RunSpecs(t, "bgplb e2e on the network-namespace lab ("+backend+" backend)", suiteConfig, reporterConfig)
 }
 
 var _ = BeforeSuite(func(ctx SpecContext) {
@@ -53,11 +55,14 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	labDir, err = os.MkdirTemp("", "bgplb-e2e-")
 	Expect(err).NotTo(HaveOccurred())
 	start := time.Now()
-	cluster, err = labcluster.Start(ctx, labcluster.Options{Dir: labDir, Progress: GinkgoWriter,
+	opts := labcluster.Options{Dir: labDir, Progress: GinkgoWriter, Backend: backend}
+	if backend == labcluster.BackendGoBGP {
 		// L2 mode on, as the manifests have it (l2_test.go).
-		SpeakerArgs: []string{"--l2-heartbeat-port=7947"}})
+		opts.SpeakerArgs = []string{"--l2-heartbeat-port=7947"}
+	}
+	cluster, err = labcluster.Start(ctx, opts)
 	Expect(err).NotTo(HaveOccurred())
-	fmt.Fprintf(GinkgoWriter, "lab cluster up in %v, dir %s, rbac=%v\n", time.Since(start).Round(time.Millisecond), labDir, cluster.RBAC)
+	fmt.Fprintf(GinkgoWriter, "lab cluster up in %v, dir %s, rbac=%v, backend %s\n", time.Since(start).Round(time.Millisecond), labDir, cluster.RBAC, backend)
 	k8s = cluster.Client
 	routers = cluster.Lab.Routers()
 	lc = cluster.Lab.Client()

@@ -42,6 +42,7 @@ type Lab struct {
 	procs    map[string]*Proc
 	order    []string
 	servers  []*HTTPServer
+	madeDirs []string // mount points of node FRR instances (nodefrr.go)
 	downOnce sync.Once
 	downErr  error
 	hops     hopNames
@@ -352,6 +353,9 @@ func (l *Lab) teardown() error {
 		errs = append(errs, err)
 	}
 	if err := l.registry.KillAll(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := l.removeMountPoints(); err != nil {
 		errs = append(errs, err)
 	}
 	links := []string{MgmtBridge}

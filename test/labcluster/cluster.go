@@ -9,15 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"sort"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
-	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -66,6 +62,9 @@ type Options struct {
 	// Samples is a directory of YAML applied once the API server is up
 	// (default config/samples/lab); "none" applies nothing.
 	Samples string
+	// Backend is the speakers' --bgp-backend: BackendGoBGP (default) or
+	// BackendFRRK8s, which also runs FRR and frr-k8s in every node.
+	Backend string
 	// AdminIdentity runs the controller and speakers as cluster admins
 	// instead of their ServiceAccounts with the RBAC of config/rbac.
 	AdminIdentity bool
@@ -104,6 +103,7 @@ type Cluster struct {
 	mu         sync.Mutex
 	controller *lab.Proc
 	speakers   map[string]*lab.Proc
+	frrK8s     map[string]*frrK8sNode
 	left       []string // what Stop found still there (see Leftovers)
 	stopOnce   sync.Once
 	stopErr    error
@@ -125,6 +125,13 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if opts.RunDir == "" {
 		opts.RunDir = lab.DefaultRunDir
 	}
+	switch opts.Backend {
+	case "":
+		opts.Backend = BackendGoBGP
+	case BackendGoBGP, BackendFRRK8s:
+	default:
+		return nil, fmt.Errorf("labcluster: backend %q: want %s or %s", opts.Backend, BackendGoBGP, BackendFRRK8s)
+	}
 	if err := lab.Check(); err != nil {
 		return nil, err
 	}
@@ -143,6 +150,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		Lab: l, opts: opts, assets: assets,
 		KubectlPath: filepath.Join(assets, "kubectl"),
 		speakers:    map[string]*lab.Proc{},
+		frrK8s:      map[string]*frrK8sNode{},
 		envtestPIDs: lab.ProcRegistry{Dir: filepath.Join(opts.RunDir, "envtest")},
 	}
 	c.progress("starting the lab: 2 FRR routers, %d nodes, 1 client (network namespaces %s*)", opts.Nodes, lab.Prefix)
@@ -176,6 +184,11 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if opts.Samples != "none" {
 		c.progress("applying %s", opts.Samples)
 		if _, err := c.ApplyDir(ctx, opts.Samples); err != nil {
+			return c, err
+		}
+	}
+	if opts.Backend == BackendFRRK8s {
+		if err := c.startFRRK8s(ctx); err != nil {
 			return c, err
 		}
 	}
@@ -228,7 +241,13 @@ func (c *Cluster) startAPIServer() error {
 		return err
 	}
 	// framework's API server is dual-stack, so dual-stack Services work.
-	env, err := framework.Start(framework.Options{Address: lab.HostMgmt4.String(), Port: port, LogDir: c.Lab.LogDir()})
+	fo := framework.Options{Address: lab.HostMgmt4.String(), Port: port, LogDir: c.Lab.LogDir()}
+	if c.opts.Backend == BackendFRRK8s {
+		if fo.CRDs, err = framework.FRRK8sCRDs(); err != nil {
+			return err
+		}
+	}
+	env, err := framework.Start(fo)
 	// envtest's etcd and kube-apiserver are our direct children. Record
 	// them even if Start failed: envtest leaves them running when a later
 	// step (installing the CRDs) fails, and Stop kills what is recorded.
@@ -382,7 +401,7 @@ func (c *Cluster) Controller() *lab.Proc {
 func (c *Cluster) SpeakerArgv(node string) []string {
 	return append([]string{c.Bin, "speaker", "--node-name", node, "--kubeconfig", c.speakerKC,
 		"--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--drain-time", DefaultDrainTime.String()}, c.opts.SpeakerArgs...)
+		"--drain-time", c.DrainTime().String(), "--bgp-backend", c.opts.Backend}, c.opts.SpeakerArgs...)
 }
 
 // StartSpeaker starts "bgplb speaker" inside the node's namespace, as its
@@ -448,6 +467,9 @@ func (c *Cluster) Stop() error {
 			procs = append(procs, p)
 		}
 		c.mu.Unlock()
+		// frr-k8s's processes hold watches on the API server, which then
+		// does not stop within envtest's wait; FRR goes with the lab.
+		procs = append(procs, c.frrK8sClients()...)
 		var wg sync.WaitGroup
 		for _, p := range procs {
 			if p == nil {
@@ -516,120 +538,4 @@ func (c *Cluster) Dump(w io.Writer, tail int) {
 			fmt.Fprintf(w, "(%v)\n", err)
 		}
 	}
-}
-
-// recordEnvtestChildren records this process's children running exe (the
-// envtest API server and etcd, which envtest starts itself) in the lab's
-// process registry format, so a run that crashed (SIGKILL, go test
-// timeout) does not leave an API server behind.
-func recordEnvtestChildren(reg lab.ProcRegistry, exe string) error {
-	if err := os.MkdirAll(reg.Dir, 0o755); err != nil {
-		return fmt.Errorf("labcluster: %w", err)
-	}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return fmt.Errorf("labcluster: %w", err)
-	}
-	self := os.Getpid()
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if target, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err != nil || target != exe {
-			continue
-		}
-		if st, err := lab.ReadProcStat(pid); err != nil || st.PPID != self {
-			continue
-		}
-		if _, err := reg.Add(strconv.Itoa(pid), pid, []string{exe}); err != nil {
-			return fmt.Errorf("labcluster: %w", err)
-		}
-	}
-	return nil
-}
-
-// CleanupStale removes what a crashed lab cluster left behind: its API
-// server and etcd, then the lab's processes, namespaces and links (see
-// lab.CleanupStale). runDir "" is lab.DefaultRunDir. It fails, touching
-// nothing, while a lab runs.
-func CleanupStale(ctx context.Context, runDir string) error {
-	if runDir == "" {
-		runDir = lab.DefaultRunDir
-	}
-	if err := os.MkdirAll(runDir, 0o755); err != nil {
-		return fmt.Errorf("labcluster: %w", err)
-	}
-	// The lab's lock says whether a lab runs; hold it while killing.
-	f, err := os.OpenFile(filepath.Join(runDir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return fmt.Errorf("labcluster: %w", err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		return fmt.Errorf("labcluster: a running lab holds %s: %w", f.Name(), err)
-	}
-	killErr := lab.ProcRegistry{Dir: filepath.Join(runDir, "envtest")}.KillAll()
-	f.Close() // releases the lock for lab.CleanupStale
-	return errors.Join(killErr, lab.CleanupStale(ctx, runDir))
-}
-
-// Leftovers lists what this cluster started or created that still existed
-// right after Stop: its processes (FRR daemons, controller, speakers, API
-// server, etcd), namespaces and management links. It is checked the moment
-// the lab is down, by this lab's own names, so a lab that starts next
-// (waiting for the lock, reusing the names) is not mistaken for a leftover.
-func (c *Cluster) Leftovers() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.left)
-}
-
-func (c *Cluster) findLeftovers() []string {
-	var out []string
-	var procs []*lab.Proc
-	c.mu.Lock()
-	procs = append(procs, c.controller)
-	for _, p := range c.speakers {
-		procs = append(procs, p)
-	}
-	c.mu.Unlock()
-	for _, r := range c.Lab.Routers() {
-		for _, d := range []string{"zebra", "bgpd", "bfdd"} {
-			procs = append(procs, r.Daemon(d))
-		}
-	}
-	for _, p := range procs {
-		if p != nil && !p.Exited() {
-			out = append(out, fmt.Sprintf("process %s (pid %d)", p.Name, p.PID))
-		}
-	}
-	ents, _ := os.ReadDir(c.envtestPIDs.Dir)
-	for _, e := range ents {
-		out = append(out, "envtest process record "+e.Name())
-	}
-	var nss []string
-	for _, r := range c.Lab.Routers() {
-		nss = append(nss, r.Netns)
-	}
-	for _, n := range c.Lab.Nodes() {
-		nss = append(nss, n.Netns)
-	}
-	nss = append(nss, c.Lab.Client().Netns)
-	for _, ns := range nss {
-		if _, err := os.Stat("/run/netns/" + ns); err == nil {
-			out = append(out, "netns "+ns)
-		}
-	}
-	links := []string{lab.MgmtBridge}
-	for _, n := range c.Lab.Nodes() {
-		links = append(links, "bgplb-m-"+n.Name) // the lab's management veths
-	}
-	for _, l := range links {
-		if _, err := os.Stat("/sys/class/net/" + l); err == nil {
-			out = append(out, "link "+l)
-		}
-	}
-	sort.Strings(out)
-	return out
 }

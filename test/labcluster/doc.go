@@ -10,6 +10,11 @@
 // answers for a Service address itself (Serve), standing in for kube-proxy
 // and pods.
 //
+// With Options.Backend "frr-k8s" the speakers run --bgp-backend=frr-k8s and
+// every node namespace also runs real FRR daemons (lab.NodeFRR) and
+// frr-k8s's own controller, reloader script and status exporter, built or
+// taken from the pinned module (frrk8s.go).
+//
 // The e2e suite (test/e2e), "bgplb-lab demo" (make demo-lab) and the announcement
 // benchmark (test/bench/announce) all start their cluster here. Helpers
 // read what the routers see: BGP paths and sessions from FRR's JSON, BFD

@@ -57,8 +57,11 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// BenchmarkAnnounce runs the phases on one lab: announcement latency one
-// Service at a time, a burst, and failover with and without BFD.
+// BenchmarkAnnounce runs the phases on one lab per BGP backend of the
+// speakers, one after the other (backends_test.go): with GoBGP,
+// announcement latency one Service at a time, a burst, and failover with
+// and without BFD; with frr-k8s (real FRR and frr-k8s in every node), the
+// one-at-a-time latency. It ends with both backends' figures side by side.
 //
 // The routers keep FRR's defaults for the receive path. "coalesce-time"
 // is not set: it only delays the updates a router sends, and the lab's
@@ -71,56 +74,36 @@ func envInt(name string, def int) int {
 func BenchmarkAnnounce(b *testing.B) {
 	lab.RequireLab(b)
 	ctrllog.SetLogger(logr.Discard())
-	ctx := context.Background()
-	start := time.Now()
-	// BFD is off for the announce phases (it plays no part in announcing,
-	// and a BFD problem must not disturb those figures); the BFD failover
-	// phase turns it on, on both ends.
-	c, err := labcluster.Start(ctx, labcluster.Options{
-		Progress: os.Stderr,
-		Router: func(_ string, cfg *lab.RouterConfig) {
-			for i := range cfg.PeerGroups {
-				cfg.PeerGroups[i].BFD = false
-			}
-		},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	uninstall := c.StopOnSignal()
-	defer func() {
-		uninstall()
-		if err := c.Stop(); err != nil {
-			b.Errorf("stop lab: %v", err)
-		}
-	}()
-	for _, p := range peers {
-		if err := setPeer(ctx, c, p, func(s *v1alpha1.BGPPeerSpec) { s.BFD = &v1alpha1.BFD{Enabled: false} }); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := setup(ctx, c); err != nil {
-		b.Fatal(err)
-	}
-	fmt.Fprintf(os.Stderr, "lab ready in %v\n", time.Since(start).Round(time.Millisecond))
 	var report []string
 	add := func(format string, args ...any) {
 		line := fmt.Sprintf(format, args...)
 		report = append(report, line)
 		fmt.Println(line)
 	}
-
-	b.Run("sequential", func(b *testing.B) { sequential(b, c, envInt("BGPLB_BENCH_SEQUENTIAL", 100), add) })
-	b.Run("burst", func(b *testing.B) { burst(b, c, envInt("BGPLB_BENCH_BURST", 1000), add) })
-	for _, bfd := range []bool{false, true} {
-		name, reps := "failover-holdtime", envInt("BGPLB_BENCH_FAILOVERS_NOBFD", 3)
-		if bfd {
-			name, reps = "failover-bfd", envInt("BGPLB_BENCH_FAILOVERS", 5)
-		}
-		b.Run(name, func(b *testing.B) {
-			if err := failover(b, c, bfd, reps, add); err != nil {
-				add("%s: not measured: %v", name, err)
-				b.Error(err)
+	seq := map[string]seqResult{}
+	for _, backend := range benchBackends() {
+		b.Run(backend, func(b *testing.B) {
+			c := startLab(b, backend)
+			say := func(format string, args ...any) { add("["+backend+"] "+format, args...) }
+			if backend == labcluster.BackendFRRK8s {
+				b.Run("sequential", func(b *testing.B) {
+					seq[backend] = sequential(b, c, envInt("BGPLB_BENCH_SEQUENTIAL_FRRK8S", 30), say)
+				})
+				return
+			}
+			b.Run("sequential", func(b *testing.B) { seq[backend] = sequential(b, c, envInt("BGPLB_BENCH_SEQUENTIAL", 100), say) })
+			b.Run("burst", func(b *testing.B) { burst(b, c, envInt("BGPLB_BENCH_BURST", 1000), say) })
+			for _, bfd := range []bool{false, true} {
+				name, reps := "failover-holdtime", envInt("BGPLB_BENCH_FAILOVERS_NOBFD", 3)
+				if bfd {
+					name, reps = "failover-bfd", envInt("BGPLB_BENCH_FAILOVERS", 5)
+				}
+				b.Run(name, func(b *testing.B) {
+					if err := failover(b, c, bfd, reps, say); err != nil {
+						say("%s: not measured: %v", name, err)
+						b.Error(err)
+					}
+				})
 			}
 		})
 	}
@@ -129,6 +112,7 @@ func BenchmarkAnnounce(b *testing.B) {
 	for _, l := range report {
 		fmt.Println("  " + l)
 	}
+	fmt.Println(sideBySide(seq))
 }
 
 // setup creates the benchmark's namespace, the burst pool and its
@@ -194,7 +178,7 @@ func setPeer(ctx context.Context, c *labcluster.Cluster, name string, mutate fun
 
 // sequential creates n IPv4 Services one at a time and times each from
 // the create call to its route in r1's and r2's kernel tables.
-func sequential(b *testing.B, c *labcluster.Cluster, n int, add func(string, ...any)) {
+func sequential(b *testing.B, c *labcluster.Cluster, n int, add func(string, ...any)) seqResult {
 	ctx := context.Background()
 	r1, r2 := c.Lab.Router("r1"), c.Lab.Router("r2")
 	w1, err := labcluster.WatchRoutes(r1.Netns)
@@ -278,6 +262,7 @@ func sequential(b *testing.B, c *labcluster.Cluster, n int, add func(string, ...
 		b.Error(err)
 	}
 	p1, p2 := percentiles(first), percentiles(both)
+	res := seqResult{n: n, r1: p1, both: p2}
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(ms(p1[0]), "p50-ms")
 	b.ReportMetric(ms(p1[1]), "p95-ms")
@@ -287,9 +272,11 @@ func sequential(b *testing.B, c *labcluster.Cluster, n int, add func(string, ...
 	add("one at a time: create -> route in both routers' kernels: p50 %v p95 %v p99 %v", round(p2[0]), round(p2[1]), round(p2[2]))
 	if len(toStatus) > 0 {
 		p3, p4 := percentiles(toStatus), percentiles(statusToRoute)
-		add("one at a time, split: create -> address in the Service's status (controller) p50 %v p99 %v; address in status -> route in r1's kernel (speaker, GoBGP, FRR) p50 %v p99 %v",
+		add("one at a time, split: create -> address in the Service's status (controller) p50 %v p99 %v; address in status -> route in r1's kernel (speaker, BGP, router) p50 %v p99 %v",
 			round(p3[0]), round(p3[2]), round(p4[0]), round(p4[2]))
+		res.split = &[2][3]time.Duration{p3, p4}
 	}
+	return res
 }
 
 // burst creates n IPv6 Services (with their EndpointSlices) from 16
