@@ -131,15 +131,16 @@ func Setup(mgr ctrl.Manager, opts Options) (*Handle, error) {
 	}
 
 	w := &nodeStatusWriter{
-		nodeName: opts.NodeName,
-		reader:   c,
-		writer:   mgr.GetClient(),
-		bgp:      opts.BGP,
-		hub:      hub,
-		interval: opts.StatusInterval,
-		recorder: recorder,
-		log:      log.WithName("status"),
-		now:      time.Now,
+		nodeName:  opts.NodeName,
+		reader:    c,
+		apiReader: mgr.GetAPIReader(),
+		writer:    mgr.GetClient(),
+		bgp:       opts.BGP,
+		hub:       hub,
+		interval:  opts.StatusInterval,
+		recorder:  recorder,
+		log:       log.WithName("status"),
+		now:       time.Now,
 	}
 	if err := mgr.Add(w); err != nil {
 		return nil, fmt.Errorf("adding the status writer: %w", err)

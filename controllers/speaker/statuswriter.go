@@ -27,13 +27,16 @@ import (
 type nodeStatusWriter struct {
 	nodeName string
 	reader   client.Reader // the speaker's cache
-	writer   client.Client
-	bgp      BGP
-	hub      *viewHub
-	interval time.Duration
-	recorder events.EventRecorder
-	log      logr.Logger
-	now      func() time.Time
+	// apiReader reads the Node past the cache before the status is
+	// created (nil: trust the reconciler's view, in unit tests).
+	apiReader client.Reader
+	writer    client.Client
+	bgp       BGP
+	hub       *viewHub
+	interval  time.Duration
+	recorder  events.EventRecorder
+	log       logr.Logger
+	now       func() time.Time
 
 	lastWrite time.Time
 	states    map[string]bgp.SessionState // last observed, for events
@@ -103,6 +106,18 @@ func (w *nodeStatusWriter) sync(ctx context.Context) error {
 	if exists && equality.Semantic.DeepEqual(cur.Status, next) {
 		return nil
 	}
+	if !exists {
+		// The reconciler's view may be older than the Node: a Node
+		// deleted and registered again has a new UID, and a status owned
+		// by the old one would wait for the garbage collector forever
+		// (ownedByOtherNode) where none runs, or until it runs.
+		if live, err := w.liveNodeUID(ctx); err != nil {
+			return err
+		} else if live != uid {
+			w.log.V(1).Info("the Node changed since the last reconcile; creating BGPNodeStatus after the next one", "seen", uid, "live", live)
+			return nil
+		}
+	}
 	w.lastWrite = now
 	if !exists {
 		obj := &v1alpha1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{
@@ -134,6 +149,23 @@ func (w *nodeStatusWriter) sync(ctx context.Context) error {
 	}
 	w.last = patched
 	return nil
+}
+
+// liveNodeUID is the UID of the node's Node as the API server has it now
+// ("" when there is none).
+func (w *nodeStatusWriter) liveNodeUID(ctx context.Context) (types.UID, error) {
+	if w.apiReader == nil {
+		uid, _, _ := w.hub.get()
+		return uid, nil
+	}
+	var n corev1.Node
+	switch err := w.apiReader.Get(ctx, types.NamespacedName{Name: w.nodeName}, &n); {
+	case apierrors.IsNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("reading Node %s: %w", w.nodeName, err)
+	}
+	return n.UID, nil
 }
 
 func ownedByOtherNode(st *v1alpha1.BGPNodeStatus, uid types.UID) bool {
