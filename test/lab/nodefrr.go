@@ -193,16 +193,7 @@ func (f *NodeFRR) Vtysh(cmd string) (string, error) {
 }
 
 func (f *NodeFRR) vtysh(ctx context.Context, daemon, cmd string) (string, error) {
-	argv := []string{"vtysh", "--vty_socket", f.RunDir()}
-	if daemon != "" {
-		argv = append(argv, "-d", daemon)
-	}
-	argv = append(argv, "-c", cmd)
-	out, err := run(ctx, "", argv...)
-	if err != nil {
-		return out, fmt.Errorf("node %s frr: %w: %s", f.node.Name, err, out)
-	}
-	return out, nil
+	return vtysh(ctx, f.RunDir(), daemon, cmd, "node "+f.node.Name+" frr")
 }
 
 // ensureMountPoints creates FRRRunDir and FRRReloaderDir on the host when

@@ -241,14 +241,20 @@ func (r *Router) Vtysh(cmd string) (string, error) {
 }
 
 func (r *Router) vtyshDaemon(ctx context.Context, daemon, cmd string) (string, error) {
-	argv := []string{"vtysh", "--vty_socket", r.Dir()}
+	return vtysh(ctx, r.Dir(), daemon, cmd, "router "+r.Name)
+}
+
+// vtysh runs one vtysh command against the FRR daemons whose vty sockets
+// are in dir (one daemon's, if named); who names them in errors.
+func vtysh(ctx context.Context, dir, daemon, cmd, who string) (string, error) {
+	argv := []string{"vtysh", "--vty_socket", dir}
 	if daemon != "" {
 		argv = append(argv, "-d", daemon)
 	}
 	argv = append(argv, "-c", cmd)
 	out, err := run(ctx, "", argv...)
 	if err != nil {
-		return out, fmt.Errorf("router %s: %w: %s", r.Name, err, out)
+		return out, fmt.Errorf("%s: %w: %s", who, err, out)
 	}
 	return out, nil
 }

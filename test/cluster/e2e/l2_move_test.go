@@ -19,6 +19,27 @@ import (
 // its speaker: its link on the segment goes down, or the pods of an
 // externalTrafficPolicy: Local Service move to other nodes.
 
+// handedOver waits until r1 reaches addr through a node other than owner
+// and returns that node and the time since start. what says what was done
+// to owner, for the log and the report entry.
+func handedOver(addr netip.Addr, owner string, start time.Time, what string) (string, time.Duration) {
+	GinkgoHelper()
+	r1 := cl.Lab.Router("r1")
+	var took time.Duration
+	var by string
+	Eventually(func(g Gomega) {
+		_, err := lab.HTTPGetIn(r1.Netns, addr, 80, 300*time.Millisecond)
+		g.Expect(err).NotTo(HaveOccurred())
+		by = nodeOfMAC(lab.NeighMAC(r1.Netns, addr))
+		g.Expect(by).NotTo(BeElementOf("", owner))
+		took = time.Since(start)
+	}, 20*time.Second, 10*time.Millisecond).Should(Succeed())
+	fmt.Fprintf(GinkgoWriter, "%s -> %s answered through %s after %v (%s)\n", what, addr, by,
+		took.Round(time.Millisecond), machineLoad())
+	AddReportEntry("L2 on real nodes: "+what+" -> another node answers", took.String())
+	return by, took
+}
+
 // l2Reached waits until r1 reaches every address of addrs with a new
 // connection, answered by a pod, through node (r1's neighbor entry holds
 // node's MAC), and returns the answers' bodies.
@@ -89,19 +110,7 @@ func l2LinkDownSpec() {
 		start := time.Now()
 		_, err = n.Exec(ctx, "ip", "link", "set", "r1", "down")
 		Expect(err).NotTo(HaveOccurred())
-		r1 := cl.Lab.Router("r1")
-		var took time.Duration
-		var by string
-		Eventually(func(g Gomega) {
-			_, err := lab.HTTPGetIn(r1.Netns, addrs[0], 80, 300*time.Millisecond)
-			g.Expect(err).NotTo(HaveOccurred())
-			by = nodeOfMAC(lab.NeighMAC(r1.Netns, addrs[0]))
-			g.Expect(by).NotTo(BeElementOf("", owner))
-			took = time.Since(start)
-		}, 20*time.Second, 10*time.Millisecond).Should(Succeed())
-		fmt.Fprintf(GinkgoWriter, "link r1 of %s down -> %s answered through %s after %v (%s)\n", owner, addrs[0], by,
-			took.Round(time.Millisecond), machineLoad())
-		AddReportEntry("L2 on real nodes: link down -> another node answers", took.String())
+		by, _ := handedOver(addrs[0], owner, start, "link down")
 		for _, body := range l2Reached(addrs, by, 20*time.Second) {
 			fmt.Fprintf(GinkgoWriter, "through %s: %s\n", by, body)
 		}

@@ -79,19 +79,7 @@ func l2NodeDeleteSpec() {
 
 		start := time.Now()
 		Expect(cs.CoreV1().Nodes().Delete(ctx, owner, metav1.DeleteOptions{})).To(Succeed())
-		r1 := cl.Lab.Router("r1")
-		var took time.Duration
-		var by string
-		Eventually(func(g Gomega) {
-			_, err := lab.HTTPGetIn(r1.Netns, addrs[0], 80, 300*time.Millisecond)
-			g.Expect(err).NotTo(HaveOccurred())
-			by = nodeOfMAC(lab.NeighMAC(r1.Netns, addrs[0]))
-			g.Expect(by).NotTo(BeElementOf("", owner))
-			took = time.Since(start)
-		}, 20*time.Second, 10*time.Millisecond).Should(Succeed())
-		fmt.Fprintf(GinkgoWriter, "Node %s deleted -> %s answered through %s after %v (%s)\n", owner, addrs[0], by,
-			took.Round(time.Millisecond), machineLoad())
-		AddReportEntry("L2 on real nodes: Node deleted -> another node answers", took.String())
+		by, _ := handedOver(addrs[0], owner, start, "Node deleted")
 		l2Reached(addrs, by, 20*time.Second)
 		expectL2Owner(ctx, helloNS, "hello-l2", addrs, by)
 
