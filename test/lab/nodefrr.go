@@ -115,16 +115,7 @@ func (n *Node) StartFRR(ctx context.Context) (*NodeFRR, error) {
 }
 
 func (f *NodeFRR) startDaemon(ctx context.Context, daemon string) error {
-	argv := []string{
-		filepath.Join(FRRDir, daemon),
-		"-f", filepath.Join(FRRConfDir, daemon+".conf"),
-		"-i", filepath.Join(FRRRunDir, daemon+".pid"),
-		"-z", filepath.Join(FRRRunDir, "zserv.api"),
-		"--vty_socket", FRRRunDir,
-		"-P", "0",
-		"--log", "stdout",
-		"--log-level", "info",
-	}
+	argv := frrDaemonArgv(daemon, FRRConfDir, FRRRunDir)
 	p, err := f.Start(ProcSpec{Name: daemon, Argv: argv}, false)
 	if err != nil {
 		return err

@@ -46,23 +46,12 @@ func (r *Router) Daemon(name string) *Proc {
 	return r.frr.daemons[name]
 }
 
-// daemonArgv is how every daemon is launched: its own config file, pid file,
-// zserv socket and vty socket dir in the router's state dir, logs on stdout
-// (the lab's log file), no TCP vty.
+// daemonArgv is how every router daemon is launched: frrDaemonArgv with
+// everything in the router's state dir.
 func (r *Router) daemonArgv(daemon string) []string {
-	d := r.Dir()
-	argv := []string{
-		filepath.Join(FRRDir, daemon),
-		"-f", filepath.Join(d, daemon+".conf"),
-		"-i", filepath.Join(d, daemon+".pid"),
-		"-z", filepath.Join(d, "zserv.api"),
-		"--vty_socket", d,
-		"-P", "0",
-		"--log", "stdout",
-		"--log-level", "info",
-	}
+	argv := frrDaemonArgv(daemon, r.Dir(), r.Dir())
 	if daemon == "bfdd" {
-		argv = append(argv, "--bfdctl", filepath.Join(d, "bfdd.sock"))
+		argv = append(argv, "--bfdctl", filepath.Join(r.Dir(), "bfdd.sock"))
 	}
 	return argv
 }
@@ -242,6 +231,22 @@ func (r *Router) Vtysh(cmd string) (string, error) {
 
 func (r *Router) vtyshDaemon(ctx context.Context, daemon, cmd string) (string, error) {
 	return vtysh(ctx, r.Dir(), daemon, cmd, "router "+r.Name)
+}
+
+// frrDaemonArgv starts an FRR daemon with its configuration in confDir,
+// its pid file, zserv socket and vty socket in runDir, logs on stdout (the
+// lab's log file) and no TCP vty.
+func frrDaemonArgv(daemon, confDir, runDir string) []string {
+	return []string{
+		filepath.Join(FRRDir, daemon),
+		"-f", filepath.Join(confDir, daemon+".conf"),
+		"-i", filepath.Join(runDir, daemon+".pid"),
+		"-z", filepath.Join(runDir, "zserv.api"),
+		"--vty_socket", runDir,
+		"-P", "0",
+		"--log", "stdout",
+		"--log-level", "info",
+	}
 }
 
 // vtysh runs one vtysh command against the FRR daemons whose vty sockets
