@@ -182,7 +182,11 @@ func (c *Cluster) startFRRK8sNode(ctx context.Context, n *lab.Node, bins frrK8sB
 	// Unchanged frr-k8s reloader: on SIGHUP it runs frr-reload.py --test
 	// and --reload on the frr.conf the controller rendered, and writes
 	// .status, last-error and running-config for the controller to read.
-	if fk.reloader, err = fk.frr.Start(lab.ProcSpec{Name: "frr-reloader", Argv: []string{"bash", bins.reloader}}, true); err != nil {
+	// SIGHUP back to its default first: under nohup (or anything else
+	// that ignores it) the lab's processes inherit it ignored, and a shell
+	// cannot trap a signal ignored on entry, so no reload would ever run.
+	reloaderArgv := []string{"env", "--default-signal=HUP", "bash", bins.reloader}
+	if fk.reloader, err = fk.frr.Start(lab.ProcSpec{Name: "frr-reloader", Argv: reloaderArgv}, true); err != nil {
 		return nil, err
 	}
 	if err := waitFile(ctx, filepath.Join(fk.frr.ReloaderDir(), "reloader.pid")); err != nil {
