@@ -80,7 +80,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 			Field:     fields.OneTermEqualSelector("spec.type", string(corev1.ServiceTypeLoadBalancer)),
 			Transform: trim.Service(ConditionL2Announced), // to write the condition only when it changes
 		},
-		&discoveryv1.EndpointSlice{}: {Transform: trim.EndpointSlice(nil)},
+		&discoveryv1.EndpointSlice{}: {Transform: trim.EndpointSlice()},
 	})
 	if err != nil {
 		return fmt.Errorf("the L2 cache: %w", err)

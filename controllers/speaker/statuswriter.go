@@ -106,6 +106,7 @@ func (w *nodeStatusWriter) sync(ctx context.Context) error {
 	if exists && equality.Semantic.DeepEqual(cur.Status, next) {
 		return nil
 	}
+	w.lastWrite = now
 	if !exists {
 		// The reconciler's view may be older than the Node: a Node
 		// deleted and registered again has a new UID, and a status owned
@@ -117,9 +118,6 @@ func (w *nodeStatusWriter) sync(ctx context.Context) error {
 			w.log.V(1).Info("the Node changed since the last reconcile; creating BGPNodeStatus after the next one", "seen", uid, "live", live)
 			return nil
 		}
-	}
-	w.lastWrite = now
-	if !exists {
 		obj := &v1alpha1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{
 			Name: w.nodeName,
 			OwnerReferences: []metav1.OwnerReference{{

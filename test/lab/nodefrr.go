@@ -123,17 +123,7 @@ func (f *NodeFRR) startDaemon(ctx context.Context, daemon string) error {
 	f.mu.Lock()
 	f.daemons[daemon] = p
 	f.mu.Unlock()
-	err = waitFor(ctx, 30*time.Second, func() error {
-		if p.Exited() {
-			return errStop{fmt.Errorf("%s exited: %v", daemon, p.waitErr)}
-		}
-		_, err := f.vtysh(ctx, daemon, readyCommands[daemon])
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("node %s: %s not ready (log %s): %w", f.node.Name, daemon, p.LogPath, err)
-	}
-	return nil
+	return daemonReady(ctx, p, daemon, f.RunDir(), "node "+f.node.Name+" frr")
 }
 
 // Start runs a process in the node's namespace that sees this instance's

@@ -144,15 +144,22 @@ func (r *Router) startDaemon(ctx context.Context, daemon string) error {
 		return fmt.Errorf("router %s: %w", r.Name, err)
 	}
 	r.frr.daemons[daemon] = p
-	err = waitFor(ctx, 30*time.Second, func() error {
+	return daemonReady(ctx, p, daemon, r.Dir(), "router "+r.Name)
+}
+
+// daemonReady waits until the FRR daemon p answers its readyCommands on
+// the vty sockets in dir, or fails once it has exited; who names it in
+// errors.
+func daemonReady(ctx context.Context, p *Proc, daemon, dir, who string) error {
+	err := waitFor(ctx, 30*time.Second, func() error {
 		if p.Exited() {
 			return errStop{fmt.Errorf("%s exited: %v", daemon, p.waitErr)}
 		}
-		_, err := r.vtyshDaemon(ctx, daemon, readyCommands[daemon])
+		_, err := vtysh(ctx, dir, daemon, readyCommands[daemon], who)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("router %s: %s not ready (log %s): %w", r.Name, daemon, p.LogPath, err)
+		return fmt.Errorf("%s: %s not ready (log %s): %w", who, daemon, p.LogPath, err)
 	}
 	return nil
 }

@@ -48,12 +48,11 @@ func Service(conditionTypes ...string) toolscache.TransformFunc {
 }
 
 // EndpointSlice returns the transform that keeps, of an EndpointSlice, its
-// address type, its Service label and, of the endpoints pick returns, only
-// their node and conditions. A nil pick keeps every endpoint. Its UID goes
-// too: nothing reads a slice's UID (slices are found by their Service), and
-// it is about 50 of the 800 bytes a trimmed slice costs. Anything that is
-// not an EndpointSlice passes unchanged.
-func EndpointSlice(pick func([]discoveryv1.Endpoint) []discoveryv1.Endpoint) toolscache.TransformFunc {
+// address type, its Service label and, of every endpoint, only its node and
+// conditions. Its UID goes too: nothing reads a slice's UID (slices are
+// found by their Service). Anything that is not an EndpointSlice passes
+// unchanged.
+func EndpointSlice() toolscache.TransformFunc {
 	return func(obj any) (any, error) {
 		s, ok := obj.(*discoveryv1.EndpointSlice)
 		if !ok {
@@ -64,11 +63,7 @@ func EndpointSlice(pick func([]discoveryv1.Endpoint) []discoveryv1.Endpoint) too
 		if svc, ok := s.Labels[discoveryv1.LabelServiceName]; ok {
 			out.Labels = map[string]string{discoveryv1.LabelServiceName: svc}
 		}
-		eps := s.Endpoints
-		if pick != nil {
-			eps = pick(eps)
-		}
-		for _, e := range eps {
+		for _, e := range s.Endpoints {
 			out.Endpoints = append(out.Endpoints, discoveryv1.Endpoint{NodeName: e.NodeName, Conditions: e.Conditions})
 		}
 		return out, nil

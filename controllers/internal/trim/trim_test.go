@@ -82,41 +82,19 @@ func TestEndpointSlice(t *testing.T) {
 		}
 		return out
 	}
-	readyOnly := func(eps []discoveryv1.Endpoint) []discoveryv1.Endpoint {
-		var out []discoveryv1.Endpoint
-		for _, e := range eps {
-			if *e.Conditions.Ready {
-				out = append(out, e)
-			}
-		}
-		return out
+	got, err := EndpointSlice()(full)
+	if err != nil {
+		t.Fatal(err)
 	}
-	none := func([]discoveryv1.Endpoint) []discoveryv1.Endpoint { return nil }
-	for _, tc := range []struct {
-		name string
-		pick func([]discoveryv1.Endpoint) []discoveryv1.Endpoint
-		want *discoveryv1.EndpointSlice
-	}{
-		{"every endpoint, node and conditions only", nil, small(ep("a", true), ep("b", false))},
-		{"the picked ones", readyOnly, small(ep("a", true))},
-		{"none picked", none, small()},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := EndpointSlice(tc.pick)(full)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got %+v\nwant %+v", got, tc.want)
-			}
-		})
+	if want := small(ep("a", true), ep("b", false)); !reflect.DeepEqual(got, want) {
+		t.Errorf("every endpoint, node and conditions only: got %+v\nwant %+v", got, want)
 	}
 	if len(full.Endpoints) != 2 || full.Endpoints[0].Addresses == nil {
 		t.Errorf("the informer's object was modified: %+v", full.Endpoints)
 	}
 	unlabelled := full.DeepCopy()
 	unlabelled.Labels = nil
-	got, _ := EndpointSlice(nil)(unlabelled)
+	got, _ = EndpointSlice()(unlabelled)
 	if l := got.(*discoveryv1.EndpointSlice).Labels; l != nil {
 		t.Errorf("labels of an unlabelled slice = %v", l)
 	}
